@@ -1,0 +1,176 @@
+//! Property tests: `parse` is total on arbitrary and mutated inputs, and agrees with a
+//! reference reading of the same JSON through `serde_json::Value`.
+
+use proptest::prelude::*;
+use serde_json::Value;
+
+const FIXTURES: &str = include_str!("fixtures/envelopes.ndjson");
+
+fn fixture_lines() -> Vec<Vec<u8>> {
+    FIXTURES
+        .split('\n')
+        .map(|l| l.as_bytes().to_vec())
+        .collect()
+}
+
+/// A fixture line with a few byte-level mutations: flips, insertions, deletions, truncation.
+fn mutated_fixture() -> impl Strategy<Value = Vec<u8>> {
+    let lines = fixture_lines();
+    (
+        0..lines.len(),
+        prop::collection::vec((any::<u16>(), any::<u8>(), 0u8..4), 0..6),
+    )
+        .prop_map(move |(i, edits)| {
+            let mut bytes = lines[i].clone();
+            for (pos, byte, op) in edits {
+                let at = if bytes.is_empty() {
+                    0
+                } else {
+                    usize::from(pos) % bytes.len()
+                };
+                match op {
+                    0 if !bytes.is_empty() => bytes[at] = byte,
+                    1 => bytes.insert(at, byte),
+                    2 if !bytes.is_empty() => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.truncate(at),
+                }
+            }
+            bytes
+        })
+}
+
+/// JSON built from the vocabulary the parser cares about, so the interesting branches are hit.
+fn envelope_like() -> impl Strategy<Value = String> {
+    let key = prop::sample::select(vec![
+        "e",
+        "E",
+        "s",
+        "T",
+        "t",
+        "p",
+        "q",
+        "b",
+        "a",
+        "k",
+        "i",
+        "symbol",
+        "stream",
+        "data",
+        "lastUpdateId",
+        "bids",
+        "asks",
+        "pu",
+        "U",
+        "u",
+        "x",
+        "zz",
+    ]);
+    let leaf = prop_oneof![
+        Just("null".to_owned()),
+        Just("true".to_owned()),
+        any::<i64>().prop_map(|n| n.to_string()),
+        Just("1761055392345".to_owned()),
+        prop::sample::select(vec![
+            "trade",
+            "aggTrade",
+            "depthUpdate",
+            "kline",
+            "24hrTicker",
+            "markPriceUpdate",
+            "btcusdt@trade",
+            "@x",
+            "UNKNOWN",
+            "",
+            "1.5",
+            "ethusdt",
+            "\\u0041"
+        ])
+        .prop_map(|s| format!("\"{s}\"")),
+        "[a-zA-Z0-9@_ .]{0,12}".prop_map(|s| format!("\"{s}\"")),
+    ];
+    leaf.prop_recursive(3, 32, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(","))),
+            prop::collection::vec((key.clone(), inner), 0..6).prop_map(|kv| {
+                let body: Vec<String> = kv
+                    .into_iter()
+                    .map(|(k, v)| format!("\"{k}\":{v}"))
+                    .collect();
+                format!("{{{}}}", body.join(","))
+            }),
+        ]
+    })
+}
+
+/// The reject-or-accept decision computed independently from a `serde_json::Value`.
+fn reference_is_json_object(body: &[u8]) -> bool {
+    matches!(serde_json::from_slice::<Value>(body), Ok(Value::Object(_)))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..512)) {
+        let outcome = events::parse(&body);
+        if !reference_is_json_object(&body) {
+            prop_assert_eq!(outcome.err().map(|r| r.reason()), Some(events::RejectReason::InvalidJson));
+        }
+    }
+
+    #[test]
+    fn mutated_fixtures_never_panic_and_invalid_json_agrees_with_serde(body in mutated_fixture()) {
+        let outcome = events::parse(&body);
+        let invalid = matches!(&outcome, Err(r) if r.reason() == events::RejectReason::InvalidJson);
+        prop_assert_eq!(invalid, !reference_is_json_object(&body));
+        if let Ok(e) = outcome {
+            // Iterating levels is part of the API surface: it must be total too.
+            if let events::Payload::Depth(d) = &e.payload {
+                let _ = d.bids.iter().count() + d.asks.iter().count();
+            }
+            let _ = (e.producer_time_ms(), e.message_id());
+        }
+    }
+
+    #[test]
+    fn generated_envelopes_follow_the_reference_classification(body in envelope_like()) {
+        let outcome = events::parse(body.as_bytes());
+        let value: Value = serde_json::from_str(&body).expect("generator emits valid JSON");
+        match (&value, &outcome) {
+            (Value::Object(_), Err(r)) => prop_assert_ne!(r.reason(), events::RejectReason::InvalidJson),
+            (Value::Object(_), Ok(_)) => {}
+            (_, outcome) => prop_assert_eq!(outcome.as_ref().err().map(|r| r.reason()), Some(events::RejectReason::InvalidJson)),
+        }
+        if let Ok(e) = &outcome {
+            prop_assert_eq!(e.kind(), reference_kind(&value).expect("reference agrees it is a kind"));
+            prop_assert!(e.symbol.as_str().bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'));
+        }
+    }
+}
+
+/// An independent, slow reading of §4 steps 2–3 over `serde_json::Value`.
+fn reference_kind(v: &Value) -> Option<events::Kind> {
+    let obj = v.as_object()?;
+    let payload = match obj.get("data") {
+        Some(Value::Object(p)) => p,
+        Some(_) => return None,
+        None => obj,
+    };
+    match payload.get("e") {
+        Some(Value::String(e)) => match e.to_ascii_lowercase().as_str() {
+            "trade" | "aggtrade" => Some(events::Kind::Trade),
+            "depthupdate" => Some(events::Kind::Depth),
+            "24hrticker" | "24hrminiticker" => Some(events::Kind::Ticker),
+            "kline" => Some(events::Kind::Kline),
+            "markpriceupdate" => Some(events::Kind::MarkPrice),
+            _ => None,
+        },
+        Some(_) => None,
+        None => (payload.contains_key("lastUpdateId")
+            && payload.contains_key("bids")
+            && payload.contains_key("asks"))
+        .then_some(events::Kind::Depth),
+    }
+}
