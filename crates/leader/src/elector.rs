@@ -1,0 +1,611 @@
+//! The election loop: one task drives the state machine with Lease calls and publishes the state.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::jiff::Timestamp;
+use kube::Api;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info, warn};
+
+use crate::config::{ElectionConfig, ElectionMode, JITTER_FACTOR};
+use crate::error::Error;
+use crate::lease_api::{self, ApiError, LeaseApi};
+use crate::metrics::{self, Transition};
+use crate::state::{AcquirePlan, Election, LeaseRecord, Reconciled};
+
+/// Renew PUTs per round: the first, plus one more when a re-read shows the Lease is still ours
+/// but our write did not land (`leader.md` §6.4 step 2). More would only spin against a server
+/// that keeps refusing; the next round comes one RetryPeriod later, still inside the deadline.
+const MAX_RENEW_PUTS_PER_ROUND: usize = 2;
+
+/// What this process knows about the leadership of its Lease.
+#[derive(Clone, Debug)]
+pub enum LeaderState {
+    /// Nothing observed yet, or the API server is unreachable while we are not leading.
+    Unknown,
+    /// Someone else holds the Lease (`Some(identity)`), or nobody does (`None`).
+    Following {
+        /// The current holder's identity, if any.
+        holder: Option<String>,
+    },
+    /// We hold the Lease.
+    Leading {
+        /// The term: the Lease's `leaseTransitions` when we acquired it. Stamp writes with it so
+        /// the sink can reject an older term (`leader.md` §9).
+        term: i64,
+        /// Cancelled when this term ends, *before* the state leaves `Leading`. The source of
+        /// truth for "may I still work" (a `watch` receiver can miss states).
+        token: CancellationToken,
+    },
+}
+
+impl LeaderState {
+    /// Whether this is `Leading` with a token that is not cancelled yet.
+    pub fn is_leading(&self) -> bool {
+        matches!(self, Self::Leading { token, .. } if !token.is_cancelled())
+    }
+
+    /// The term, if leading.
+    pub fn term(&self) -> Option<i64> {
+        match self {
+            Self::Leading { term, .. } => Some(*term),
+            _ => None,
+        }
+    }
+
+    /// Same state for logging purposes: tokens are not compared, terms are.
+    fn same_as(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Unknown, Self::Unknown) => true,
+            (Self::Following { holder: a }, Self::Following { holder: b }) => a == b,
+            (Self::Leading { term: a, .. }, Self::Leading { term: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// Shared between the election task and the handle. The lock is never held across an `.await`,
+/// so a std mutex is right.
+#[derive(Debug, Default)]
+struct Health {
+    /// When our last successful renew was sent, while we lead.
+    last_renew: Mutex<Option<Instant>>,
+}
+
+impl Health {
+    fn set(&self, value: Option<Instant>) {
+        if let Ok(mut guard) = self.last_renew.lock() {
+            *guard = value;
+        }
+    }
+
+    fn get(&self) -> Option<Instant> {
+        self.last_renew.lock().ok().and_then(|g| *g)
+    }
+}
+
+/// A running elector. Dropping it stops the election (and releases the Lease) in the
+/// background; prefer [`ElectorHandle::shutdown`], which waits for that.
+#[derive(Debug)]
+pub struct ElectorHandle {
+    identity: String,
+    lease_name: String,
+    lease_duration: Duration,
+    states: watch::Receiver<LeaderState>,
+    stop: CancellationToken,
+    health: Arc<Health>,
+    task: Option<JoinHandle<Result<(), Error>>>,
+}
+
+impl ElectorHandle {
+    /// A receiver of state changes. Schedulers check it before every cycle and pass the term
+    /// and token into the cycle (or use [`crate::run_while_leading`]).
+    pub fn subscribe(&self) -> watch::Receiver<LeaderState> {
+        self.states.clone()
+    }
+
+    /// The current state.
+    pub fn state(&self) -> LeaderState {
+        self.states.borrow().clone()
+    }
+
+    /// Our `holderIdentity`: log it at startup and show it in readiness.
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    /// The Lease this elector competes for.
+    pub fn lease_name(&self) -> &str {
+        &self.lease_name
+    }
+
+    /// Watchdog for a liveness endpoint (client-go's `HealthzAdaptor`): false if we claim to
+    /// lead but our last successful renew is older than LeaseDuration + `max_tolerable`, i.e.
+    /// the election loop is stuck while others may already have taken over.
+    pub fn is_healthy(&self, max_tolerable: Duration) -> bool {
+        match self.health.get() {
+            Some(last) => last.elapsed() <= self.lease_duration + max_tolerable,
+            None => true,
+        }
+    }
+
+    /// Stops the election: ends the current term (its token is cancelled) and, if configured
+    /// and our latest observation says we still hold the Lease, releases it so a follower takes
+    /// over at its next attempt (`leader.md` §6.6).
+    ///
+    /// Call it only **after** the guarded work has stopped; releasing earlier lets two
+    /// processes work at once.
+    ///
+    /// # Errors
+    /// [`Error::Release`] if the release PUT failed (the Lease then expires normally), or
+    /// [`Error::Task`] if the election task panicked.
+    pub async fn shutdown(mut self) -> Result<(), Error> {
+        self.stop.cancel();
+        match self.task.take() {
+            Some(task) => task.await.map_err(Error::Task)?,
+            None => Ok(()),
+        }
+    }
+
+    /// Stops the election at once, without releasing the Lease: what a crash looks like to the
+    /// other replicas, which take over only after the Lease expires. The current term's token
+    /// is cancelled, as the work of a crashed process would be gone.
+    pub fn abort(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for ElectorHandle {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Starts an elector for `config`, building the election's own client from the environment
+/// (in a pod: the in-cluster config). In [`ElectionMode::Disabled`] no client is built.
+///
+/// # Errors
+/// [`Error::Config`] for an invalid config, [`Error::KubeConfig`] / [`Error::Client`] if no
+/// client can be built.
+pub async fn start(config: ElectionConfig) -> Result<ElectorHandle, Error> {
+    config.validate()?;
+    if config.mode == ElectionMode::Disabled {
+        return Ok(spawn_local(config));
+    }
+    let kube_config = kube::Config::infer().await.map_err(Error::KubeConfig)?;
+    let client = lease_api::election_client(kube_config, config.api_timeout)?;
+    spawn(client, config)
+}
+
+/// Starts an elector on `client`, which should come from [`crate::election_client`] (no
+/// retries, timeouts set). Must be called inside a tokio runtime.
+///
+/// # Errors
+/// [`Error::Config`] if the config breaks a rule of `leader.md` §3.
+pub fn spawn(client: kube::Client, config: ElectionConfig) -> Result<ElectorHandle, Error> {
+    config.validate()?;
+    if config.mode == ElectionMode::Disabled {
+        return Ok(spawn_local(config));
+    }
+    let api: Api<Lease> = match &config.namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::default_namespaced(client),
+    };
+    let (tx, states) = watch::channel(LeaderState::Unknown);
+    let stop = CancellationToken::new();
+    let health = Arc::new(Health::default());
+    metrics::set_leader(&config.lease_name, false);
+    let span = tracing::info_span!(
+        "leader_election",
+        lease = %config.lease_name,
+        identity = %config.identity,
+    );
+    info!(parent: &span, "starting leader election");
+    let runner = Runner {
+        api: LeaseApi::new(api, config.lease_name.clone()),
+        election: Election::new(
+            config.identity.clone(),
+            config.lease_duration,
+            config.renew_deadline,
+        ),
+        meta: ObjectMeta::default(),
+        tx,
+        token: None,
+        health: health.clone(),
+        config: config.clone(),
+    };
+    let task = tokio::spawn(runner.run(stop.clone()).instrument(span));
+    Ok(ElectorHandle {
+        identity: config.identity,
+        lease_name: config.lease_name,
+        lease_duration: config.lease_duration,
+        states,
+        stop,
+        health,
+        task: Some(task),
+    })
+}
+
+/// Local mode: leads at once with term 0 until shut down.
+fn spawn_local(config: ElectionConfig) -> ElectorHandle {
+    warn!(
+        lease = %config.lease_name,
+        identity = %config.identity,
+        "LEADER_ELECTION=disabled: leading without a Lease; run exactly one replica"
+    );
+    let token = CancellationToken::new();
+    let (tx, states) = watch::channel(LeaderState::Leading {
+        term: 0,
+        token: token.clone(),
+    });
+    metrics::set_leader(&config.lease_name, true);
+    let stop = CancellationToken::new();
+    let lease = config.lease_name.clone();
+    let task = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            stop.cancelled().await;
+            token.cancel();
+            tx.send_replace(LeaderState::Unknown);
+            metrics::set_leader(&lease, false);
+            Ok(())
+        }
+    });
+    ElectorHandle {
+        identity: config.identity,
+        lease_name: config.lease_name,
+        lease_duration: config.lease_duration,
+        states,
+        stop,
+        health: Arc::new(Health::default()),
+        task: Some(task),
+    }
+}
+
+/// Why we stopped leading.
+#[derive(Clone, Copy, Debug)]
+enum StepDown {
+    /// No renew succeeded within RenewDeadline.
+    DeadlineMissed,
+    /// A re-read showed the Lease is no longer ours.
+    LeaseLost,
+    /// Shutdown was requested.
+    Shutdown,
+}
+
+impl StepDown {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Self::DeadlineMissed => "no successful renew within the renew deadline",
+            Self::LeaseLost => "the Lease was taken over or removed",
+            Self::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// The election task's state. The only owner of the state machine (`leader.md` §5).
+struct Runner {
+    config: ElectionConfig,
+    api: LeaseApi,
+    election: Election,
+    /// Metadata of the last Lease object read or written, reused in PUT bodies.
+    meta: ObjectMeta,
+    tx: watch::Sender<LeaderState>,
+    /// The current term's token, while leading.
+    token: Option<CancellationToken>,
+    health: Arc<Health>,
+}
+
+impl Runner {
+    async fn run(mut self, stop: CancellationToken) -> Result<(), Error> {
+        loop {
+            let wait = if self.election.term().is_some() {
+                self.renew_round().await
+            } else {
+                self.acquire_round().await
+            };
+            if stop.is_cancelled() {
+                break;
+            }
+            let mut wake = Instant::now() + wait;
+            // A leader wakes at its deadline at the latest, so it steps down on time even when
+            // the last call failed fast.
+            if let Some(deadline) = self.election.deadline() {
+                wake = wake.min(deadline);
+            }
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep_until(wake) => {}
+            }
+        }
+        self.finish().await
+    }
+
+    /// One follower attempt (`leader.md` §6.2 steps 2–6). Returns the wait before the next.
+    async fn acquire_round(&mut self) -> Duration {
+        let timeout = self.config.api_timeout;
+        let read = match self.api.get(timeout).await {
+            Ok(read) => read,
+            Err(e) => {
+                self.publish_unknown(&e);
+                return self.follower_wait();
+            }
+        };
+        let read = read.map(|lease| self.adopt(lease));
+        self.election.observe(read, Instant::now());
+        match self.election.plan_acquire(Instant::now(), Timestamp::now()) {
+            AcquirePlan::Follow { holder } => {
+                self.publish(LeaderState::Following {
+                    holder: Some(holder),
+                });
+            }
+            AcquirePlan::Create(record) => {
+                let sent = Instant::now();
+                let result = self.api.create(&record, timeout).await;
+                self.after_acquire_write(result, sent);
+            }
+            AcquirePlan::Update {
+                record,
+                resource_version,
+            } => {
+                let sent = Instant::now();
+                let result = self
+                    .api
+                    .replace(&self.meta, &record, &resource_version, timeout)
+                    .await;
+                self.after_acquire_write(result, sent);
+            }
+        }
+        if self.election.term().is_some() {
+            self.config.retry_period
+        } else {
+            self.follower_wait()
+        }
+    }
+
+    fn after_acquire_write(&mut self, result: Result<Lease, ApiError>, sent: Instant) {
+        match result {
+            Ok(lease) => self.acquired(lease, sent),
+            Err(e) if e.lost_race() => {
+                debug!(error = %e, "another candidate won this round");
+                // Keep a known holder; otherwise we only know that someone else wrote.
+                if !matches!(*self.tx.borrow(), LeaderState::Following { .. }) {
+                    self.publish(LeaderState::Following { holder: None });
+                }
+            }
+            Err(e) => self.publish_unknown(&e),
+        }
+    }
+
+    /// One leader attempt (`leader.md` §6.3, §6.4). Returns the wait before the next.
+    async fn renew_round(&mut self) -> Duration {
+        for _ in 0..MAX_RENEW_PUTS_PER_ROUND {
+            let Some(timeout) = self.call_timeout() else {
+                self.step_down(StepDown::DeadlineMissed, LeaderState::Unknown);
+                return self.follower_wait();
+            };
+            let Some((record, resource_version)) = self.election.plan_renew(Timestamp::now())
+            else {
+                return Duration::ZERO;
+            };
+            let sent = Instant::now();
+            let error = match self
+                .api
+                .replace(&self.meta, &record, &resource_version, timeout)
+                .await
+            {
+                Ok(lease) => {
+                    self.renewed(lease, sent);
+                    return self.config.retry_period;
+                }
+                Err(e) => e,
+            };
+            metrics::renew_failure(&self.config.lease_name, error.reason());
+            debug!(error = %error, "renew failed; re-reading the Lease");
+            match self.reread(&record, sent).await {
+                Some(Reconciled::Committed) => return self.config.retry_period,
+                Some(Reconciled::StillOurs) => {}
+                Some(Reconciled::Lost { holder }) => {
+                    self.step_down(StepDown::LeaseLost, LeaderState::Following { holder });
+                    return self.follower_wait();
+                }
+                None => return self.config.retry_period,
+            }
+        }
+        self.config.retry_period
+    }
+
+    /// The re-read after a failed or refused renew of `attempted` (`leader.md` §6.4). `None`
+    /// if the read failed too, or the deadline passed (the caller's next round handles it).
+    async fn reread(&mut self, attempted: &LeaseRecord, sent: Instant) -> Option<Reconciled> {
+        let timeout = self.call_timeout()?;
+        let read = match self.api.get(timeout).await {
+            Ok(read) => read,
+            Err(e) => {
+                debug!(error = %e, "re-read after a failed renew failed too");
+                return None;
+            }
+        };
+        let read = read.map(|lease| self.adopt(lease));
+        let verdict = self
+            .election
+            .reconcile(read, attempted, sent, Instant::now());
+        if verdict == Reconciled::Committed {
+            debug!("renew had committed despite the error");
+            self.health.set(self.election.last_renew());
+        }
+        Some(verdict)
+    }
+
+    /// Per-call timeout while leading: `api_timeout`, capped by the time left before the
+    /// deadline so the deadline holds even when the server hangs. `None` once it has passed.
+    fn call_timeout(&self) -> Option<Duration> {
+        let deadline = self.election.deadline()?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then(|| left.min(self.config.api_timeout))
+    }
+
+    /// RetryPeriod × (1 + j), j uniform in [0, 0.2] (`leader.md` §6.3 deviation from client-go).
+    fn follower_wait(&self) -> Duration {
+        let jitter = rand::random_range(0.0..=(JITTER_FACTOR - 1.0));
+        self.config.retry_period.mul_f64(1.0 + jitter)
+    }
+
+    /// Takes a Lease read from the server apart, keeping its metadata for later PUTs.
+    fn adopt(&mut self, lease: Lease) -> (LeaseRecord, String) {
+        let (record, resource_version, meta) = lease_api::split(lease);
+        self.meta = meta;
+        (record, resource_version)
+    }
+
+    fn acquired(&mut self, lease: Lease, sent: Instant) {
+        let (record, resource_version) = self.adopt(lease);
+        let term = self.election.wrote(record, resource_version, sent);
+        let token = CancellationToken::new();
+        self.token = Some(token.clone());
+        self.health.set(Some(sent));
+        metrics::set_leader(&self.config.lease_name, true);
+        metrics::transition(&self.config.lease_name, Transition::Acquired);
+        info!(term, "acquired leadership");
+        self.tx.send_replace(LeaderState::Leading { term, token });
+    }
+
+    fn renewed(&mut self, lease: Lease, sent: Instant) {
+        let (record, resource_version) = self.adopt(lease);
+        self.election.wrote(record, resource_version, sent);
+        self.health.set(Some(sent));
+    }
+
+    /// Ends the term: token first, then the published state (`leader.md` §6.3).
+    fn step_down(&mut self, why: StepDown, next: LeaderState) {
+        let term = self.election.step_down();
+        if let Some(token) = self.token.take() {
+            token.cancel();
+        }
+        self.health.set(None);
+        metrics::set_leader(&self.config.lease_name, false);
+        if term.is_some() && !matches!(why, StepDown::Shutdown) {
+            metrics::transition(&self.config.lease_name, Transition::Lost);
+            warn!(term, reason = why.as_str(), next = ?next, "stopped leading");
+        }
+        self.tx.send_replace(next);
+    }
+
+    /// Publishes a non-leading state, logging only when it differs from the current one.
+    fn publish(&self, next: LeaderState) {
+        if self.tx.borrow().same_as(&next) {
+            return;
+        }
+        match &next {
+            LeaderState::Following { holder: Some(h) } => info!(holder = %h, "following"),
+            LeaderState::Following { holder: None } => info!("following; holder unknown"),
+            LeaderState::Unknown => warn!("leadership unknown: the API server is unreachable"),
+            LeaderState::Leading { .. } => {}
+        }
+        self.tx.send_replace(next);
+    }
+
+    fn publish_unknown(&self, error: &ApiError) {
+        if !matches!(*self.tx.borrow(), LeaderState::Unknown) {
+            debug!(error = %error, "election attempt failed");
+        }
+        self.publish(LeaderState::Unknown);
+    }
+
+    /// Stops leading and releases the Lease if we still hold it (`leader.md` §6.6).
+    async fn finish(mut self) -> Result<(), Error> {
+        let term = self.election.term();
+        self.step_down(StepDown::Shutdown, LeaderState::Unknown);
+        if !self.config.release_on_shutdown {
+            return Ok(());
+        }
+        let Some((record, resource_version)) = self.election.plan_release(Timestamp::now()) else {
+            return Ok(());
+        };
+        let result = self
+            .api
+            .replace(
+                &self.meta,
+                &record,
+                &resource_version,
+                self.config.api_timeout,
+            )
+            .await;
+        match result {
+            Ok(lease) => {
+                let read = Some(self.adopt(lease));
+                self.election.observe(read, Instant::now());
+                metrics::transition(&self.config.lease_name, Transition::Released);
+                info!(term, "released the Lease");
+                Ok(())
+            }
+            Err(e) if e.lost_race() => {
+                debug!(error = %e, "Lease changed since our last write; nothing to release");
+                Ok(())
+            }
+            Err(source) => {
+                warn!(error = %source, "could not release the Lease; followers take over when it expires");
+                Err(Error::Release {
+                    lease: self.config.lease_name.clone(),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+impl Drop for Runner {
+    /// An aborted task (crash simulation, runtime shutdown) still ends the term, so guarded
+    /// work never outlives the loop that guarantees it.
+    fn drop(&mut self) {
+        if let Some(token) = self.token.take() {
+            token.cancel();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leading_with_cancelled_token_is_not_leading() {
+        let token = CancellationToken::new();
+        let state = LeaderState::Leading {
+            term: 3,
+            token: token.clone(),
+        };
+        assert!(state.is_leading());
+        assert_eq!(state.term(), Some(3));
+        token.cancel();
+        assert!(!state.is_leading());
+    }
+
+    #[test]
+    fn states_compare_by_holder_and_term_not_token() {
+        let a = LeaderState::Leading {
+            term: 1,
+            token: CancellationToken::new(),
+        };
+        let b = LeaderState::Leading {
+            term: 1,
+            token: CancellationToken::new(),
+        };
+        assert!(a.same_as(&b));
+        assert!(
+            !LeaderState::Following { holder: None }.same_as(&LeaderState::Following {
+                holder: Some("x".into())
+            })
+        );
+        assert!(!LeaderState::Unknown.same_as(&a));
+    }
+}
