@@ -1,0 +1,350 @@
+//! Shared setup for the election tests: the fake API server, candidates (an elector plus
+//! guarded work) that record a timeline, the safety checks over it, and `eventually`.
+#![allow(dead_code)] // each test binary uses a subset
+
+pub mod fake_api;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue, Uri};
+use leader::{ElectionConfig, ElectorHandle, LeaderState};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use fake_api::FakeApi;
+
+/// Namespace the harness's clients default to.
+pub const NS: &str = "ns1";
+/// Test timings (`leader.md` §12.3): they pass validation (1 > 0.6 > 0.24).
+pub const LD: Duration = Duration::from_secs(1);
+pub const RD: Duration = Duration::from_millis(600);
+pub const RP: Duration = Duration::from_millis(200);
+pub const API_TIMEOUT: Duration = Duration::from_millis(200);
+/// The longest follower wait, 1.2 × RP.
+pub const A: Duration = Duration::from_millis(240);
+/// Allowance for scheduling and loopback round trips on a loaded 2-core CI box. Bounds below
+/// are the protocol's bound plus this; it is well under the quantities being checked (LD, RD).
+pub const SLACK: Duration = Duration::from_millis(300);
+
+/// Polls `probe` every 25 ms until it yields `Some`, or fails the test after `within`.
+pub async fn eventually<T, F: Future<Output = Option<T>>>(
+    within: Duration,
+    mut probe: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A real `kube::Client` for one elector, over plain HTTP to the fake, marked with `x-elector`.
+pub fn client(fake: &FakeApi, elector: &str) -> kube::Client {
+    let uri: Uri = fake.url().parse().expect("fake URL parses");
+    let mut cfg = kube::Config::new(uri);
+    cfg.default_namespace = NS.into();
+    cfg.headers.push((
+        HeaderName::from_static("x-elector"),
+        HeaderValue::from_str(elector).expect("elector names are ASCII"),
+    ));
+    leader::election_client(cfg, API_TIMEOUT).expect("client builds")
+}
+
+/// The short-timing config for `lease`, with an identity derived from the elector's name.
+pub fn config(lease: &str, elector: &str) -> ElectionConfig {
+    let mut cfg = ElectionConfig::new(lease, leader::identity::identity(Some(elector), None))
+        .with_timings(LD, RD, RP);
+    cfg.api_timeout = API_TIMEOUT;
+    cfg.namespace = Some(NS.into());
+    cfg
+}
+
+/// A unique Lease name per test.
+pub fn lease_name(test: &str) -> String {
+    format!("{test}-{:08x}", rand::random::<u32>())
+}
+
+/// Something that happened, as recorded by the harness.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Guarded work started for a term.
+    WorkStarted { elector: String, term: i64 },
+    /// Guarded work was dropped (term over) or finished.
+    WorkStopped { elector: String, term: i64 },
+    /// The elector's published state changed (summary).
+    State { elector: String, state: Summary },
+    /// The harness aborted the elector (crash).
+    Crashed { elector: String },
+    /// The harness stopped the work and awaited it, before calling `shutdown`.
+    WorkDrained { elector: String },
+}
+
+/// A `LeaderState` without the token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Summary {
+    Unknown,
+    Following(Option<String>),
+    Leading(i64),
+    Stopped,
+}
+
+impl From<&LeaderState> for Summary {
+    fn from(s: &LeaderState) -> Self {
+        match s {
+            LeaderState::Unknown => Self::Unknown,
+            LeaderState::Following { holder } => Self::Following(holder.clone()),
+            LeaderState::Leading { term, .. } => Self::Leading(*term),
+        }
+    }
+}
+
+/// A work interval: one elector's guarded work for one term.
+#[derive(Clone, Debug)]
+pub struct Interval {
+    pub elector: String,
+    pub term: i64,
+    pub start: Instant,
+    pub end: Option<Instant>,
+}
+
+/// Everything the candidates of one test did, timestamped on the monotonic clock.
+#[derive(Clone, Default)]
+pub struct Timeline(Arc<Mutex<Vec<(Instant, Event)>>>);
+
+impl Timeline {
+    pub fn push(&self, event: Event) {
+        let at = Instant::now();
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((at, event));
+    }
+
+    pub fn events(&self) -> Vec<(Instant, Event)> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The first time `pred` matched an event, if it did.
+    pub fn first(&self, pred: impl Fn(&Event) -> bool) -> Option<Instant> {
+        self.events()
+            .into_iter()
+            .find(|(_, e)| pred(e))
+            .map(|(at, _)| at)
+    }
+
+    /// Work intervals in start order.
+    pub fn intervals(&self) -> Vec<Interval> {
+        let mut out: Vec<Interval> = Vec::new();
+        for (at, event) in self.events() {
+            match event {
+                Event::WorkStarted { elector, term } => out.push(Interval {
+                    elector,
+                    term,
+                    start: at,
+                    end: None,
+                }),
+                Event::WorkStopped { elector, term } => {
+                    if let Some(open) = out
+                        .iter_mut()
+                        .rev()
+                        .find(|i| i.elector == elector && i.term == term && i.end.is_none())
+                    {
+                        open.end = Some(at);
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// P1 (`leader.md` §12.4): no two work intervals overlap, and terms strictly increase in
+    /// time order (so each term belongs to exactly one identity). Returns the intervals.
+    pub fn assert_safe(&self) -> Vec<Interval> {
+        let intervals = self.intervals();
+        for pair in intervals.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            let end = a.end.unwrap_or_else(|| {
+                panic!("{a:?} never ended but {b:?} started after it: two leaders at once")
+            });
+            assert!(
+                end <= b.start,
+                "overlap: {} (term {}) worked until {:?} after {} (term {}) started",
+                a.elector,
+                a.term,
+                end - b.start,
+                b.elector,
+                b.term
+            );
+            assert!(
+                a.term < b.term,
+                "terms must strictly increase: {a:?} then {b:?}"
+            );
+        }
+        intervals
+    }
+}
+
+/// An elector plus guarded work that records its term intervals, like a scheduler binary.
+pub struct Candidate {
+    pub name: String,
+    pub identity: String,
+    timeline: Timeline,
+    handle: Option<ElectorHandle>,
+    work: Option<JoinHandle<()>>,
+    stop_work: CancellationToken,
+}
+
+impl Candidate {
+    pub fn start(fake: &FakeApi, timeline: &Timeline, lease: &str, name: &str) -> Self {
+        Self::start_with(fake, timeline, config(lease, name), name)
+    }
+
+    pub fn start_with(
+        fake: &FakeApi,
+        timeline: &Timeline,
+        cfg: ElectionConfig,
+        name: &str,
+    ) -> Self {
+        let handle = leader::spawn(client(fake, name), cfg).expect("valid config");
+        let stop_work = CancellationToken::new();
+        // Records every published state (the watch may coalesce; the work intervals are exact).
+        tokio::spawn({
+            let mut rx = handle.subscribe();
+            let timeline = timeline.clone();
+            let elector = name.to_owned();
+            async move {
+                loop {
+                    let state = Summary::from(&*rx.borrow_and_update());
+                    timeline.push(Event::State {
+                        elector: elector.clone(),
+                        state,
+                    });
+                    if rx.changed().await.is_err() {
+                        timeline.push(Event::State {
+                            elector,
+                            state: Summary::Stopped,
+                        });
+                        return;
+                    }
+                }
+            }
+        });
+        let work = tokio::spawn(leader::run_while_leading(
+            handle.subscribe(),
+            stop_work.clone(),
+            {
+                let timeline = timeline.clone();
+                let elector = name.to_owned();
+                move |lead: leader::Leadership| {
+                    let timeline = timeline.clone();
+                    let elector = elector.clone();
+                    async move {
+                        timeline.push(Event::WorkStarted {
+                            elector: elector.clone(),
+                            term: lead.term,
+                        });
+                        let _stopped = OnDrop(Some(Box::new(move || {
+                            timeline.push(Event::WorkStopped {
+                                elector,
+                                term: lead.term,
+                            });
+                        })));
+                        std::future::pending::<()>().await;
+                    }
+                }
+            },
+        ));
+        Self {
+            name: name.to_owned(),
+            identity: handle.identity().to_owned(),
+            timeline: timeline.clone(),
+            handle: Some(handle),
+            work: Some(work),
+            stop_work,
+        }
+    }
+
+    pub fn state(&self) -> LeaderState {
+        self.handle
+            .as_ref()
+            .map_or(LeaderState::Unknown, ElectorHandle::state)
+    }
+
+    pub fn is_leading(&self) -> bool {
+        self.state().is_leading()
+    }
+
+    pub fn handle(&self) -> &ElectorHandle {
+        self.handle.as_ref().expect("running")
+    }
+
+    /// Kills the elector without a release, as a crashed process would vanish.
+    pub fn crash(mut self) {
+        self.timeline.push(Event::Crashed {
+            elector: self.name.clone(),
+        });
+        if let Some(handle) = self.handle.take() {
+            handle.abort();
+        }
+        if let Some(work) = self.work.take() {
+            work.abort();
+        }
+    }
+
+    /// Graceful shutdown in the order of `leader.md` §6.6: stop the work and await it, then
+    /// shut the elector down (which releases the Lease if we hold it).
+    pub async fn graceful(mut self) -> Result<(), leader::Error> {
+        self.stop_work.cancel();
+        if let Some(work) = self.work.take() {
+            work.await.expect("work task does not panic");
+        }
+        self.timeline.push(Event::WorkDrained {
+            elector: self.name.clone(),
+        });
+        match self.handle.take() {
+            Some(handle) => handle.shutdown().await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Candidate {
+    fn drop(&mut self) {
+        self.stop_work.cancel();
+    }
+}
+
+/// Runs a closure when dropped: how the work records the moment it is cancelled.
+pub struct OnDrop(pub Option<Box<dyn FnOnce() + Send>>);
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
+/// Waits until exactly one of `candidates` leads and returns its index.
+pub async fn leader_among(candidates: &[Candidate], within: Duration) -> usize {
+    eventually(within, || async {
+        let leading: Vec<usize> = candidates
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.is_leading())
+            .map(|(i, _)| i)
+            .collect();
+        (leading.len() == 1).then(|| leading[0])
+    })
+    .await
+}
