@@ -1,0 +1,263 @@
+//! dm-consumer's settings, read once at startup from environment variables and flags.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use runtime::config::{AdminArgs, LogArgs, Seconds};
+use runtime::redact::SecretUrl;
+
+/// Settings for dm-consumer.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "dm-consumer",
+    version,
+    about = "Counts the market-data stream on NATS and exports it as Prometheus metrics"
+)]
+pub struct Config {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub nats: NatsArgs,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub admin: AdminArgs,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub log: LogArgs,
+
+    /// Interval between stats lines (every count in a line is for this interval).
+    #[arg(long = "stats-interval", env = "STATS_INTERVAL", default_value = "60s")]
+    pub stats_interval: Seconds,
+
+    /// Distinct symbols that get their own `symbol` label; later ones are counted as `other`.
+    #[arg(
+        long = "max-symbol-labels",
+        env = "MAX_SYMBOL_LABELS",
+        default_value_t = 500
+    )]
+    pub max_symbol_labels: usize,
+
+    /// How long a SIGTERM drain may take before the process exits anyway (keep it below the
+    /// pod's terminationGracePeriodSeconds).
+    #[arg(long = "shutdown-grace", env = "SHUTDOWN_GRACE", default_value = "20s")]
+    pub shutdown_grace: Seconds,
+
+    /// Liveness fails when the main loop has made no progress for this long.
+    #[arg(
+        long = "liveness-stall-after",
+        env = "LIVENESS_STALL_AFTER",
+        default_value = "60s"
+    )]
+    pub liveness_stall_after: Seconds,
+
+    /// Replay mode: read one envelope per line from FILE (`-` for stdin) through the same
+    /// processing path, print one JSON summary to stdout and exit. No NATS, no HTTP.
+    #[arg(long = "replay", value_name = "FILE")]
+    pub replay: Option<PathBuf>,
+}
+
+/// NATS connection and subscription.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NatsArgs {
+    /// NATS server URL; credentials in it are never logged.
+    #[arg(
+        long = "nats-url",
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        hide_env_values = true
+    )]
+    pub url: SecretUrl,
+
+    /// Subject the socket client publishes on.
+    #[arg(
+        long = "nats-subject",
+        env = "NATS_CONSUMER_SUBJECT",
+        default_value = "binance.futures.websocket.data"
+    )]
+    pub subject: String,
+
+    /// Queue group: replicas in the same group share the stream, each message goes to one.
+    #[arg(
+        long = "nats-queue-group",
+        env = "NATS_QUEUE_GROUP",
+        default_value = "data-manager-consumer"
+    )]
+    pub queue_group: String,
+
+    /// Timeout of one connection attempt.
+    #[arg(
+        long = "nats-connect-timeout",
+        env = "NATS_CONNECT_TIMEOUT",
+        default_value = "10s"
+    )]
+    pub connect_timeout: Seconds,
+
+    /// Longest wait between reconnect attempts; the wait doubles from 100 ms up to this.
+    #[arg(
+        long = "nats-reconnect-time-wait",
+        env = "NATS_RECONNECT_TIME_WAIT",
+        default_value = "2s"
+    )]
+    pub reconnect_max_wait: Seconds,
+
+    /// Accepted for compatibility and ignored: the consumer reconnects forever (the current
+    /// service gave up after 10 attempts and nothing noticed).
+    #[arg(
+        long = "nats-max-reconnect-attempts",
+        env = "NATS_MAX_RECONNECT_ATTEMPTS"
+    )]
+    pub max_reconnect_attempts: Option<i64>,
+
+    /// Messages the client buffers for the subscription before it drops (slow consumer).
+    /// Each buffered message costs its size in memory (~600 B on average).
+    #[arg(
+        long = "nats-subscription-capacity",
+        env = "NATS_SUBSCRIPTION_CAPACITY",
+        default_value_t = 32_768
+    )]
+    pub subscription_capacity: usize,
+}
+
+/// A setting that parsed but breaks a rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable (or flag) at fault.
+    pub var: &'static str,
+    /// The rule it broke.
+    pub reason: String,
+}
+
+fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        reason: reason.into(),
+    }
+}
+
+/// A NATS subject or queue token: non-empty, no whitespace, no empty tokens.
+fn valid_subject(s: &str, wildcards: bool) -> bool {
+    !s.is_empty()
+        && !s.contains(char::is_whitespace)
+        && s.split('.').all(|t| !t.is_empty())
+        && (wildcards || !s.contains(['*', '>']))
+}
+
+impl Config {
+    /// Checks the rules clap cannot express.
+    ///
+    /// # Errors
+    /// The first broken rule, naming its variable.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.stats_interval.0 < Duration::from_secs(1) {
+            return Err(invalid("STATS_INTERVAL", "must be at least 1s"));
+        }
+        if self.liveness_stall_after.0 < Duration::from_secs(5) {
+            return Err(invalid("LIVENESS_STALL_AFTER", "must be at least 5s"));
+        }
+        if self.max_symbol_labels == 0 {
+            return Err(invalid("MAX_SYMBOL_LABELS", "must be at least 1"));
+        }
+        self.nats.validate()
+    }
+}
+
+impl NatsArgs {
+    /// Checks the NATS settings.
+    ///
+    /// # Errors
+    /// The first broken rule, naming its variable.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.url
+            .expose()
+            .parse::<async_nats::ServerAddr>()
+            .map_err(|e| {
+                invalid(
+                    "NATS_URL",
+                    format!(
+                        "`{}` is not a NATS server address: {}",
+                        self.url,
+                        runtime::redact::redact_text(&e.to_string())
+                    ),
+                )
+            })?;
+        if !valid_subject(&self.subject, true) {
+            return Err(invalid(
+                "NATS_CONSUMER_SUBJECT",
+                format!("`{}` is not a valid subject", self.subject),
+            ));
+        }
+        if !valid_subject(&self.queue_group, false) || self.queue_group.contains('.') {
+            return Err(invalid(
+                "NATS_QUEUE_GROUP",
+                format!("`{}` is not a valid queue group", self.queue_group),
+            ));
+        }
+        if self.connect_timeout.0 < Duration::from_millis(100) {
+            return Err(invalid("NATS_CONNECT_TIMEOUT", "must be at least 100ms"));
+        }
+        if self.reconnect_max_wait.0 < Duration::from_millis(100) {
+            return Err(invalid(
+                "NATS_RECONNECT_TIME_WAIT",
+                "must be at least 100ms",
+            ));
+        }
+        if self.subscription_capacity == 0 {
+            return Err(invalid("NATS_SUBSCRIPTION_CAPACITY", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let cfg =
+            Config::try_parse_from(std::iter::once("dm-consumer").chain(args.iter().copied()))
+                .map_err(|e| e.to_string())?;
+        cfg.validate().map_err(|e| e.to_string())?;
+        Ok(cfg)
+    }
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let cfg = parse(&[]).expect("defaults are valid");
+        assert_eq!(cfg.nats.url.expose(), "nats://127.0.0.1:4222");
+        assert_eq!(cfg.nats.subject, "binance.futures.websocket.data");
+        assert_eq!(cfg.nats.queue_group, "data-manager-consumer");
+        assert_eq!(cfg.admin.metrics_port, 9090);
+        assert_eq!(cfg.stats_interval.0, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let err = parse(&["--stats-interval", "soon"]).expect_err("bad duration");
+        assert!(
+            err.contains("STATS_INTERVAL") || err.contains("stats-interval"),
+            "{err}"
+        );
+        let err = parse(&["--nats-subject", "a..b"]).expect_err("bad subject");
+        assert!(err.starts_with("NATS_CONSUMER_SUBJECT:"), "{err}");
+        let err = parse(&["--nats-queue-group", "a b"]).expect_err("bad group");
+        assert!(err.starts_with("NATS_QUEUE_GROUP:"), "{err}");
+        let err = parse(&["--stats-interval", "10ms"]).expect_err("too short");
+        assert!(err.starts_with("STATS_INTERVAL:"), "{err}");
+        let err = parse(&["--metrics-port", "99999"]).expect_err("port out of range");
+        assert!(
+            err.contains("METRICS_PORT") || err.contains("metrics-port"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_url_error_does_not_leak_the_password() {
+        let err =
+            parse(&["--nats-url", "nats://admin:hunter2@bad host:4222"]).expect_err("bad url");
+        assert!(err.starts_with("NATS_URL:"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}

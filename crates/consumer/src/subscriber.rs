@@ -1,0 +1,373 @@
+//! The NATS side: connect and reconnect forever with backoff, queue-subscribe, feed every
+//! message to the [`Processor`], publish counts once a second, log one stats line per
+//! interval, and drain on shutdown.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_nats::{Client, ConnectOptions, Event};
+use futures::{FutureExt, StreamExt};
+use metrics::{counter, gauge};
+use runtime::health::Health;
+use runtime::redact::redact_text;
+use runtime::throttle::Throttle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::metrics::{self as names, Exporter};
+use crate::process::{Processor, reject_summary};
+use crate::stats::{ConnectionCounts, stats_line};
+use crate::tally::Tally;
+use crate::{Error, FLUSH_EVERY};
+
+/// Fixed name the current consumer uses, so server-side monitoring keeps recognising us.
+pub const CLIENT_NAME: &str = "petrosa-data-manager-consumer";
+
+/// Messages handled per wake-up before going back to the `select!` (timers, shutdown). Bounds
+/// how long a burst can delay a flush or a drain.
+const BATCH: usize = 512;
+
+/// At most one connection log line per this interval (the rest are counted in the next line).
+const CONNECTION_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Health component names.
+const NATS: &str = "nats";
+const SUBSCRIPTION: &str = "subscription";
+
+/// Reconnect delay before attempt `attempts` (1-based): 0 for the first retry, then doubling
+/// from 100 ms up to `cap`, scaled by `jitter` in `[0.8, 1.2)` so replicas do not reconnect in
+/// lock-step after a server restart.
+pub fn reconnect_delay(attempts: usize, cap: Duration, jitter: f64) -> Duration {
+    if attempts <= 1 {
+        return Duration::ZERO;
+    }
+    let exp = u32::try_from(attempts - 2).unwrap_or(u32::MAX).min(16);
+    let base = Duration::from_millis(100).saturating_mul(1 << exp).min(cap);
+    base.mul_f64(jitter.clamp(0.8, 1.2))
+}
+
+/// Connection facts the event callback records and the main loop reads.
+#[derive(Debug)]
+struct ConnState {
+    connects: AtomicU64,
+    reconnects: AtomicU64,
+    slow_consumer: AtomicU64,
+    connected: AtomicBool,
+    /// Rate-limits connection log lines: a flapping link logs one line per interval with a
+    /// count, not one per event. Held only inside the callback, never across an `.await`.
+    log_gate: Mutex<Throttle>,
+}
+
+/// Connects (in the background: the process starts and reports unready until NATS is there).
+async fn connect(cfg: &Config, health: &Health, state: Arc<ConnState>) -> Result<Client, Error> {
+    let nats = &cfg.nats;
+    let cap = nats.reconnect_max_wait.0;
+    let callback_health = health.clone();
+    let url = nats.url.redacted();
+    let options = ConnectOptions::new()
+        .name(CLIENT_NAME)
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .connection_timeout(nats.connect_timeout.0)
+        .subscription_capacity(nats.subscription_capacity)
+        .reconnect_delay_callback(move |attempts| {
+            reconnect_delay(attempts, cap, 0.8 + rand_unit() * 0.4)
+        })
+        .event_callback(move |event| {
+            let state = Arc::clone(&state);
+            let health = callback_health.clone();
+            let url = url.clone();
+            async move { on_event(&event, &state, &health, &url) }
+        });
+    options
+        .connect(nats.url.expose())
+        .await
+        .map_err(|e| Error::Nats(redact_text(&e.to_string())))
+}
+
+/// A cheap uniform value in `[0, 1)` for jitter, from the clock's sub-second noise.
+fn rand_unit() -> f64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    f64::from(nanos % 1000) / 1000.0
+}
+
+fn on_event(event: &Event, state: &ConnState, health: &Health, url: &str) {
+    let log_now = || {
+        state
+            .log_gate
+            .lock()
+            .ok()
+            .and_then(|mut g| g.allow(Instant::now()))
+    };
+    match event {
+        Event::Connected => {
+            state.connected.store(true, Ordering::Relaxed);
+            gauge!(names::NATS_CONNECTED).set(1.0);
+            health.set(NATS, true, format!("connected to {url}"));
+            if state.connects.fetch_add(1, Ordering::Relaxed) > 0 {
+                state.reconnects.fetch_add(1, Ordering::Relaxed);
+                counter!(names::NATS_RECONNECTS).increment(1);
+                if let Some(held) = log_now() {
+                    tracing::info!(url, held_back = held, "reconnected to NATS");
+                }
+            } else {
+                tracing::info!(url, "connected to NATS");
+            }
+        }
+        Event::Disconnected => {
+            state.connected.store(false, Ordering::Relaxed);
+            gauge!(names::NATS_CONNECTED).set(0.0);
+            health.set(
+                NATS,
+                false,
+                format!("disconnected from {url}, reconnecting"),
+            );
+            counter!(names::NATS_ERRORS, "type" => "connection").increment(1);
+            if let Some(held) = log_now() {
+                tracing::warn!(
+                    url,
+                    held_back = held,
+                    "disconnected from NATS, reconnecting with backoff"
+                );
+            }
+        }
+        Event::SlowConsumer(_) => {
+            state.slow_consumer.fetch_add(1, Ordering::Relaxed);
+            counter!(names::NATS_SLOW_CONSUMER).increment(1);
+            if let Some(held) = log_now() {
+                tracing::warn!(
+                    held_back = held,
+                    "slow consumer: the NATS client is dropping messages"
+                );
+            }
+        }
+        Event::ServerError(e) => {
+            counter!(names::NATS_ERRORS, "type" => "server").increment(1);
+            if let Some(held) = log_now() {
+                tracing::warn!(held_back = held, error = %redact_text(&e.to_string()), "NATS server error");
+            }
+        }
+        Event::ClientError(e) => {
+            counter!(names::NATS_ERRORS, "type" => "client").increment(1);
+            if let Some(held) = log_now() {
+                tracing::warn!(held_back = held, error = %redact_text(&e.to_string()), "NATS client error");
+            }
+        }
+        Event::LameDuckMode => tracing::info!(url, "NATS server entered lame duck mode"),
+        Event::Draining => {}
+        Event::Closed => {
+            state.connected.store(false, Ordering::Relaxed);
+            gauge!(names::NATS_CONNECTED).set(0.0);
+            if !health.is_shutting_down() {
+                health.fail_liveness("NATS client closed");
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The interval bookkeeping of the main loop: what to publish each flush, what to log each
+/// stats interval.
+struct Loop {
+    processor: Processor,
+    exporter: Exporter,
+    interval: Tally,
+    interval_started: Instant,
+    taken_total: u64,
+    conn_at_interval_start: (u64, u64),
+    state: Arc<ConnState>,
+    client: Client,
+}
+
+impl Loop {
+    fn flush(&mut self) {
+        let delta = self.processor.take();
+        self.taken_total += delta.received;
+        self.exporter.publish(&delta);
+        self.interval.merge(&delta);
+    }
+
+    fn log_stats(&mut self, label: &str) {
+        self.flush();
+        let reconnects = self.state.reconnects.load(Ordering::Relaxed);
+        let slow = self.state.slow_consumer.load(Ordering::Relaxed);
+        let delivered = self.client.statistics().in_messages.load(Ordering::Relaxed);
+        let conn = ConnectionCounts {
+            reconnects: reconnects - self.conn_at_interval_start.0,
+            slow_consumer: slow - self.conn_at_interval_start.1,
+            queue_size: delivered
+                .saturating_sub(self.taken_total)
+                .saturating_sub(slow),
+        };
+        let elapsed = self.interval_started.elapsed();
+        let line = stats_line(&self.interval, elapsed, conn);
+        tracing::info!(kind = label, "{line}");
+        if let Some(summary) = reject_summary(
+            &self.interval,
+            &self.processor.take_samples(),
+            elapsed.as_secs_f64(),
+        ) {
+            tracing::warn!("{summary}");
+        }
+        self.interval = Tally::default();
+        self.interval_started = Instant::now();
+        self.conn_at_interval_start = (reconnects, slow);
+    }
+}
+
+/// Runs the subscriber until `shutdown`, then drains: no new messages are taken, those already
+/// buffered are counted, the final counts are published and logged.
+///
+/// # Errors
+/// When the client cannot be created (a malformed URL) or the subscription cannot be made.
+pub async fn run(
+    cfg: &Config,
+    health: Health,
+    exporter: Exporter,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    if cfg.nats.max_reconnect_attempts.is_some() {
+        tracing::warn!("NATS_MAX_RECONNECT_ATTEMPTS is ignored: dm-consumer reconnects forever");
+    }
+    health.set(NATS, false, format!("connecting to {}", cfg.nats.url));
+    health.set(SUBSCRIPTION, false, "not subscribed yet");
+    gauge!(names::NATS_CONNECTED).set(0.0);
+    gauge!(names::NATS_SUBSCRIBED).set(0.0);
+
+    let state = Arc::new(ConnState {
+        connects: AtomicU64::new(0),
+        reconnects: AtomicU64::new(0),
+        slow_consumer: AtomicU64::new(0),
+        connected: AtomicBool::new(false),
+        log_gate: Mutex::new(Throttle::new(CONNECTION_LOG_EVERY)),
+    });
+    let client = connect(cfg, &health, Arc::clone(&state)).await?;
+    let mut sub = client
+        .queue_subscribe(cfg.nats.subject.clone(), cfg.nats.queue_group.clone())
+        .await
+        .map_err(|e| Error::Nats(redact_text(&e.to_string())))?;
+    health.set(
+        SUBSCRIPTION,
+        true,
+        format!(
+            "{} (queue group {})",
+            cfg.nats.subject, cfg.nats.queue_group
+        ),
+    );
+    gauge!(names::NATS_SUBSCRIBED).set(1.0);
+    health.beat();
+
+    let mut lp = Loop {
+        processor: Processor::default(),
+        exporter,
+        interval: Tally::default(),
+        interval_started: Instant::now(),
+        taken_total: 0,
+        conn_at_interval_start: (0, 0),
+        state,
+        client: client.clone(),
+    };
+    let mut flush_tick = tokio::time::interval(FLUSH_EVERY);
+    flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let period = cfg.stats_interval.0;
+    let mut stats_tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    stats_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    let mut closed = false;
+    while !closed {
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            _ = flush_tick.tick() => {
+                lp.flush();
+                health.beat();
+            }
+            _ = stats_tick.tick() => lp.log_stats("interval"),
+            msg = sub.next() => {
+                let Some(msg) = msg else {
+                    closed = true;
+                    continue;
+                };
+                let now = now_ms();
+                lp.processor.handle(&msg.payload, now);
+                // Take what is already buffered without another trip through `select!`.
+                for _ in 0..BATCH {
+                    match sub.next().now_or_never() {
+                        Some(Some(msg)) => lp.processor.handle(&msg.payload, now),
+                        Some(None) => {
+                            closed = true;
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+            }
+        }
+    }
+
+    health.begin_shutdown();
+    let deadline = tokio::time::Instant::now() + cfg.shutdown_grace.0;
+    if closed {
+        health.fail_liveness("NATS subscription closed");
+        tracing::error!("NATS subscription closed unexpectedly");
+    } else if lp.state.connected.load(Ordering::Relaxed) {
+        // Stop taking new messages, then count what is already in hand. Every step is bounded
+        // by the grace deadline: the connection may drop in the middle of a drain.
+        if let Ok(Ok(())) = tokio::time::timeout_at(deadline, sub.drain()).await {
+            while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, sub.next()).await {
+                lp.processor.handle(&msg.payload, now_ms());
+            }
+        }
+    } else {
+        // Disconnected: a drain would wait for a server that is not there. Count what the
+        // client had already buffered and stop.
+        while let Some(Some(msg)) = sub.next().now_or_never() {
+            lp.processor.handle(&msg.payload, now_ms());
+        }
+    }
+    gauge!(names::NATS_SUBSCRIBED).set(0.0);
+    lp.log_stats("final");
+    if lp.state.connected.load(Ordering::Relaxed) {
+        match tokio::time::timeout_at(deadline, client.drain()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(error = %redact_text(&e.to_string()), "NATS client drain failed")
+            }
+            Err(_) => tracing::debug!("NATS client drain timed out"),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_delay_doubles_to_the_cap() {
+        let cap = Duration::from_secs(2);
+        let d = |n| reconnect_delay(n, cap, 1.0);
+        assert_eq!(d(1), Duration::ZERO);
+        assert_eq!(d(2), Duration::from_millis(100));
+        assert_eq!(d(3), Duration::from_millis(200));
+        assert_eq!(d(6), Duration::from_millis(1600));
+        assert_eq!(d(7), cap);
+        assert_eq!(d(10_000), cap);
+    }
+
+    #[test]
+    fn jitter_is_bounded() {
+        let cap = Duration::from_secs(2);
+        assert_eq!(reconnect_delay(9, cap, 5.0), Duration::from_millis(2400));
+        assert_eq!(reconnect_delay(9, cap, 0.0), Duration::from_millis(1600));
+    }
+}

@@ -1,0 +1,278 @@
+//! Test harness for dm-consumer: real processes, a real nats-server, HTTP over real sockets.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The shared NATS server (pre-started on the dev machines), unless TEST_NATS_URL says otherwise.
+pub fn shared_nats_url() -> String {
+    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// A subject nobody else uses.
+pub fn unique_subject(test: &str) -> String {
+    format!(
+        "test.{}.{test}.binance.futures.websocket.data",
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding an ephemeral port")
+}
+
+/// Polls `probe` every 25 ms until it yields `Some`, or fails the test after `within`.
+pub async fn eventually<T, F: Future<Output = Option<T>>>(
+    within: Duration,
+    what: &str,
+    mut probe: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A nats-server process this test owns (so it can kill and restart it).
+pub struct NatsServer {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+fn nats_server_binary() -> PathBuf {
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/usr/local/bin"])
+    {
+        let p = PathBuf::from(dir).join("nats-server");
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("nats-server not found on PATH or in /usr/sbin (.ci/run installs it)");
+}
+
+impl NatsServer {
+    pub fn start() -> NatsServer {
+        let mut s = NatsServer {
+            port: free_port(),
+            child: None,
+        };
+        s.restart();
+        s
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again) on the same port and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        let child = Command::new(nats_server_binary())
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting nats-server");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not start on {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A running dm-consumer process.
+pub struct Consumer {
+    pub metrics_port: u16,
+    child: Child,
+    stderr_path: PathBuf,
+}
+
+impl Consumer {
+    /// Starts dm-consumer with `env` on top of test defaults (text logs, 1 s stats interval).
+    pub fn start(nats_url: &str, subject: &str, env: &[(&str, &str)]) -> Consumer {
+        let metrics_port = free_port();
+        let stderr_path =
+            std::env::temp_dir().join(format!("dm-consumer-{}.log", uuid::Uuid::new_v4().simple()));
+        let stderr = std::fs::File::create(&stderr_path).expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dm-consumer"));
+        cmd.env_clear()
+            .env("NATS_URL", nats_url)
+            .env("NATS_CONSUMER_SUBJECT", subject)
+            .env("METRICS_PORT", metrics_port.to_string())
+            .env("METRICS_HOST", "127.0.0.1")
+            .env("LOG_FORMAT", "text")
+            .env("LOG_LEVEL", "INFO")
+            .env("STATS_INTERVAL", "1s")
+            .env("NATS_RECONNECT_TIME_WAIT", "300ms")
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("starting dm-consumer");
+        Consumer {
+            metrics_port,
+            child,
+            stderr_path,
+        }
+    }
+
+    /// GET a path on the admin port: (status, body), or `None` if the server is not up.
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        http_get(self.metrics_port, path)
+    }
+
+    /// The scraped metrics as `series -> value`, where a series is `name{labels}` as rendered.
+    pub fn metrics(&self) -> Option<HashMap<String, f64>> {
+        let (status, body) = self.get("/metrics")?;
+        (status == 200).then(|| parse_metrics(&body))
+    }
+
+    /// Waits until the readiness probe returns `status`.
+    pub async fn wait_readiness(&self, status: u16, within: Duration) {
+        eventually(within, &format!("readiness {status}"), || async {
+            self.get("/health/readiness")
+                .filter(|(s, _)| *s == status)
+                .map(|_| ())
+        })
+        .await;
+    }
+
+    /// Waits until `series` equals `value`.
+    pub async fn wait_metric(&self, series: &str, value: f64, within: Duration) {
+        eventually(within, &format!("{series} == {value}"), || async {
+            self.metrics()
+                .and_then(|m| (m.get(series).copied() == Some(value)).then_some(()))
+        })
+        .await;
+    }
+
+    pub fn metric(&self, series: &str) -> f64 {
+        self.metrics()
+            .and_then(|m| m.get(series).copied())
+            .unwrap_or(0.0)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("polling the child")
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self, within: Duration) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success());
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dm-consumer did not exit within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything the process logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.stderr_path);
+    }
+}
+
+/// A minimal HTTP/1.0 GET over a real socket.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
+    Some((status, body))
+}
+
+/// Prometheus text into `series -> value`.
+pub fn parse_metrics(text: &str) -> HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Publishes `bodies` on `subject` and flushes.
+pub async fn publish(nats_url: &str, subject: &str, bodies: impl IntoIterator<Item = Vec<u8>>) {
+    let client = async_nats::connect(nats_url)
+        .await
+        .expect("connecting the test publisher");
+    for body in bodies {
+        client
+            .publish(subject.to_owned(), body.into())
+            .await
+            .expect("publishing");
+    }
+    client.flush().await.expect("flushing");
+}
+
+/// The fixture envelopes, one per line, empty lines included.
+pub fn fixture_lines() -> Vec<Vec<u8>> {
+    let text = include_str!("../../../events/tests/fixtures/envelopes.ndjson");
+    let mut lines: Vec<Vec<u8>> = text.split('\n').map(|l| l.as_bytes().to_vec()).collect();
+    lines.pop(); // the file ends with a newline
+    lines
+}

@@ -1,0 +1,138 @@
+//! Argument groups shared by every binary, and the value types their flags parse into.
+//!
+//! Every field reads an environment variable (the spec's names) and a `--flag`; a bad value is
+//! reported by clap with the variable's name before anything connects.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The admin HTTP server: metrics and health on one port.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AdminArgs {
+    /// Port of the HTTP server that serves `/metrics`, `/health/liveness` and `/health/readiness`.
+    #[arg(long = "metrics-port", env = "METRICS_PORT", default_value_t = 9090)]
+    pub metrics_port: u16,
+
+    /// Address the admin server binds to.
+    #[arg(long = "metrics-host", env = "METRICS_HOST", default_value = "0.0.0.0")]
+    pub metrics_host: std::net::IpAddr,
+}
+
+/// Logging.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// Log level (`ERROR`, `WARN`, `INFO`, `DEBUG`, `TRACE`) or a tracing filter directive
+    /// such as `info,consumer=debug`.
+    #[arg(long = "log-level", env = "LOG_LEVEL", default_value = "INFO")]
+    pub log_level: String,
+
+    /// Log line format.
+    #[arg(
+        long = "log-format",
+        env = "LOG_FORMAT",
+        default_value = "json",
+        value_enum
+    )]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line (for log pipelines).
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+/// A duration written as `300`, `300s`, `500ms`, `5m` or `1h`. A bare number is seconds, as in
+/// the current service's variables (`AUDIT_INTERVAL=300`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Seconds(pub Duration);
+
+/// A value that does not read as a [`Seconds`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a duration (use e.g. 60, 60s, 500ms, 5m, 1h)")]
+pub struct BadDuration(String);
+
+impl FromStr for Seconds {
+    type Err = BadDuration;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        let split = t
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let value: f64 = num.parse().map_err(|_| BadDuration(s.to_owned()))?;
+        let scale = match unit {
+            "" | "s" => 1.0,
+            "ms" => 0.001,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(BadDuration(s.to_owned())),
+        };
+        Duration::try_from_secs_f64(value * scale)
+            .map(Seconds)
+            .map_err(|_| BadDuration(s.to_owned()))
+    }
+}
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+/// A boolean as the current service reads it (`operations.md` §1): true only when the
+/// lower-cased value is `true`; `false` also accepts `0`/`no`/`off` so typos are not silent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flag(pub bool);
+
+/// A value that does not read as a [`Flag`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a boolean (use true or false)")]
+pub struct BadFlag(String);
+
+impl FromStr for Flag {
+    type Err = BadFlag;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(Flag(true)),
+            "false" | "0" | "no" | "off" | "" => Ok(Flag(false)),
+            _ => Err(BadFlag(s.to_owned())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_bare_seconds_and_units() {
+        assert_eq!("300".parse(), Ok(Seconds(Duration::from_secs(300))));
+        assert_eq!("60s".parse(), Ok(Seconds(Duration::from_secs(60))));
+        assert_eq!("500ms".parse(), Ok(Seconds(Duration::from_millis(500))));
+        assert_eq!("5m".parse(), Ok(Seconds(Duration::from_secs(300))));
+        assert_eq!("1.5".parse(), Ok(Seconds(Duration::from_millis(1500))));
+    }
+
+    #[test]
+    fn bad_durations_name_the_value() {
+        let err = "ten".parse::<Seconds>().expect_err("not a number");
+        assert!(err.to_string().contains("`ten`"));
+        assert!("5 days".parse::<Seconds>().is_err());
+        assert!("-5".parse::<Seconds>().is_err());
+        assert!("".parse::<Seconds>().is_err());
+    }
+
+    #[test]
+    fn flags_read_true_and_false_and_reject_typos() {
+        assert_eq!("TRUE".parse(), Ok(Flag(true)));
+        assert_eq!("false".parse(), Ok(Flag(false)));
+        assert!("treu".parse::<Flag>().is_err());
+    }
+}
