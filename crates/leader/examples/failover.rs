@@ -22,9 +22,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use support::fake_api::FakeApi;
-use support::{Candidate, LD, RP, Timeline, leader_among, lease_name};
-
-const SETTLE: Duration = Duration::from_secs(5);
+use support::{Candidate, LD, RP, SETTLE, Timeline, leader_among, lease_name};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {

@@ -17,12 +17,9 @@ use tokio::time::Instant;
 
 use support::fake_api::{Entry, FakeApi, Partition};
 use support::{
-    A, API_TIMEOUT, Candidate, Event, LD, NS, RD, RP, SLACK, Timeline, client, config, eventually,
-    leader_among, lease_name,
+    A, API_TIMEOUT, Candidate, Event, LD, NS, RD, RP, SETTLE, SLACK, Timeline, client, config,
+    eventually, leader_among, lease_name,
 };
-
-/// Generous bound for "eventually someone leads" from a cold start or after a fault.
-const SETTLE: Duration = Duration::from_secs(5);
 
 fn is_write(e: &Entry) -> bool {
     e.method == axum::http::Method::PUT || e.method == axum::http::Method::POST

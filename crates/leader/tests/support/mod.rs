@@ -28,6 +28,8 @@ pub const A: Duration = Duration::from_millis(240);
 /// Allowance for scheduling and loopback round trips on a loaded 2-core CI box. Bounds below
 /// are the protocol's bound plus this; it is well under the quantities being checked (LD, RD).
 pub const SLACK: Duration = Duration::from_millis(300);
+/// Generous bound for "eventually someone leads" from a cold start or after a fault.
+pub const SETTLE: Duration = Duration::from_secs(5);
 
 /// Polls `probe` every 25 ms until it yields `Some`, or fails the test after `within`.
 pub async fn eventually<T, F: Future<Output = Option<T>>>(
