@@ -16,7 +16,6 @@
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use runtime::admin::{self, AdminState};
 use runtime::health::Health;
@@ -32,9 +31,6 @@ pub mod subscriber;
 pub mod tally;
 
 pub use config::Config;
-
-/// How often counts move from the hot loop into the metrics registry (and liveness beats).
-pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 /// What can stop the consumer.
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,8 @@
 //! Every metric dm-consumer exports, defined once, and the exporter that publishes counts.
 //!
-//! The hot path only touches a plain [`Tally`]; once a second its delta is published here, so
-//! a message costs no atomics, locks or label look-ups. `/metrics` therefore lags by at most
-//! [`crate::FLUSH_EVERY`].
+//! The hot path only touches a plain [`Tally`]; every flush interval (`FLUSH_INTERVAL`, 1 s by
+//! default) its delta is published here, so a message costs no atomics, locks or label
+//! look-ups. `/metrics` therefore lags by at most one flush interval.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

@@ -14,12 +14,12 @@ use runtime::redact::redact_text;
 use runtime::throttle::Throttle;
 use tokio_util::sync::CancellationToken;
 
+use crate::Error;
 use crate::config::Config;
 use crate::metrics::{self as names, Exporter};
 use crate::process::{Processor, reject_summary};
 use crate::stats::{ConnectionCounts, stats_line};
 use crate::tally::Tally;
-use crate::{Error, FLUSH_EVERY};
 
 /// Fixed name the current consumer uses, so server-side monitoring keeps recognising us.
 pub const CLIENT_NAME: &str = "petrosa-data-manager-consumer";
@@ -276,7 +276,7 @@ pub async fn run(
         state,
         client: client.clone(),
     };
-    let mut flush_tick = tokio::time::interval(FLUSH_EVERY);
+    let mut flush_tick = tokio::time::interval(cfg.flush_interval.0);
     flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let period = cfg.stats_interval.0;
     let mut stats_tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);

@@ -1,0 +1,44 @@
+# The data-manager workspace. `make help` lists the targets.
+SHELL := /bin/bash
+CARGO ?= cargo
+NEXTEST := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo yes)
+
+.PHONY: help build test lint fmt bench bench-parse bench-e2e demo services clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+build: ## Build every binary (debug)
+	$(CARGO) build --workspace --bins
+
+services: ## Make sure the local services the tests need are running (installs them if absent)
+	@deploy/local/ensure-nats.sh
+
+test: services ## Run every test against real local services
+ifeq ($(NEXTEST),yes)
+	$(CARGO) nextest run --workspace --no-fail-fast
+else
+	$(CARGO) test --workspace --no-fail-fast
+endif
+	$(CARGO) test --workspace --doc
+
+lint: ## rustfmt check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+bench: bench-parse bench-e2e ## All benchmarks (see BENCHMARKS.md)
+
+bench-parse: ## events::parse vs serde_json IgnoredAny on the realistic mix
+	$(CARGO) bench -p events --bench parse
+
+bench-e2e: services ## dm-consumer vs a count-only subscriber through a local nats-server
+	$(CARGO) bench -p consumer --bench e2e
+
+demo: services ## Run dm-consumer against local NATS, fed by dm-loadgen (Ctrl-C to stop)
+	@deploy/local/demo.sh $(ARGS)
+
+clean: ## Remove build output
+	$(CARGO) clean
