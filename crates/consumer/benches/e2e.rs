@@ -57,7 +57,7 @@ fn count_only(url: &str, subject: &str, progress: &str) {
         while let Some(msg) = sub.next().await {
             n += 1;
             std::hint::black_box(&msg.payload);
-            if n % 1000 == 0 {
+            if n.is_multiple_of(1000) {
                 client
                     .publish(progress.to_owned(), n.to_string().into())
                     .await

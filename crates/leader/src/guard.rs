@@ -5,7 +5,7 @@ use std::future::Future;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::elector::LeaderState;
+use crate::handle::LeaderState;
 
 /// One term of leadership, handed to guarded work.
 #[derive(Clone, Debug)]

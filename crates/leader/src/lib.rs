@@ -12,8 +12,8 @@
 //! - [`identity`]: `POD_NAME` + random suffix.
 //! - `state`: the pure decision state machine (observed Lease + `now` → next write).
 //! - `lease_api`: GET/POST/PUT with timeouts and error classification; [`election_client`].
-//! - `elector`: the task that drives the state machine; [`spawn`], [`start`],
-//!   [`ElectorHandle`], [`LeaderState`].
+//! - `elector`: the task that drives the state machine; [`spawn`], [`start`].
+//! - `handle`: what callers hold: [`ElectorHandle`], [`LeaderState`].
 //! - `guard`: [`run_while_leading`], to run work only during a term.
 //! - [`metrics`]: metric names and `describe()`.
 //!
@@ -39,6 +39,7 @@ pub mod config;
 mod elector;
 mod error;
 mod guard;
+mod handle;
 pub mod identity;
 mod lease_api;
 pub mod metrics;
@@ -46,7 +47,8 @@ mod state;
 
 pub use args::ElectionArgs;
 pub use config::{ConfigError, ElectionConfig, ElectionMode};
-pub use elector::{ElectorHandle, LeaderState, spawn, start};
+pub use elector::{spawn, start};
 pub use error::Error;
 pub use guard::{Leadership, run_while_leading};
+pub use handle::{ElectorHandle, LeaderState};
 pub use lease_api::{ApiError, election_client};
