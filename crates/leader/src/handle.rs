@@ -1,0 +1,193 @@
+//! What a caller holds: the published leadership state and the handle to a running elector.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::Error;
+
+/// What this process knows about the leadership of its Lease.
+#[derive(Clone, Debug)]
+pub enum LeaderState {
+    /// Nothing observed yet, or the API server is unreachable while we are not leading.
+    Unknown,
+    /// Someone else holds the Lease (`Some(identity)`), or nobody does (`None`).
+    Following {
+        /// The current holder's identity, if any.
+        holder: Option<String>,
+    },
+    /// We hold the Lease.
+    Leading {
+        /// The term: the Lease's `leaseTransitions` when we acquired it. Stamp writes with it so
+        /// the sink can reject an older term (`leader.md` §9).
+        term: i64,
+        /// Cancelled when this term ends, *before* the state leaves `Leading`. The source of
+        /// truth for "may I still work" (a `watch` receiver can miss states).
+        token: CancellationToken,
+    },
+}
+
+impl LeaderState {
+    /// Whether this is `Leading` with a token that is not cancelled yet.
+    pub fn is_leading(&self) -> bool {
+        matches!(self, Self::Leading { token, .. } if !token.is_cancelled())
+    }
+
+    /// The term, if leading.
+    pub fn term(&self) -> Option<i64> {
+        match self {
+            Self::Leading { term, .. } => Some(*term),
+            _ => None,
+        }
+    }
+
+    /// Same state for logging purposes: tokens are not compared, terms are.
+    pub(crate) fn same_as(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Unknown, Self::Unknown) => true,
+            (Self::Following { holder: a }, Self::Following { holder: b }) => a == b,
+            (Self::Leading { term: a, .. }, Self::Leading { term: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// Shared between the election task and the handle. The lock is never held across an `.await`,
+/// so a std mutex is right.
+#[derive(Debug, Default)]
+pub(crate) struct Health {
+    /// When our last successful renew was sent, while we lead.
+    last_renew: Mutex<Option<Instant>>,
+}
+
+impl Health {
+    pub(crate) fn set(&self, value: Option<Instant>) {
+        if let Ok(mut guard) = self.last_renew.lock() {
+            *guard = value;
+        }
+    }
+
+    fn get(&self) -> Option<Instant> {
+        self.last_renew.lock().ok().and_then(|g| *g)
+    }
+}
+
+/// A running elector. Dropping it stops the election (and releases the Lease) in the
+/// background; prefer [`ElectorHandle::shutdown`], which waits for that.
+#[derive(Debug)]
+pub struct ElectorHandle {
+    pub(crate) identity: String,
+    pub(crate) lease_name: String,
+    pub(crate) lease_duration: Duration,
+    pub(crate) states: watch::Receiver<LeaderState>,
+    pub(crate) stop: CancellationToken,
+    pub(crate) health: Arc<Health>,
+    pub(crate) task: Option<JoinHandle<Result<(), Error>>>,
+}
+
+impl ElectorHandle {
+    /// A receiver of state changes. Schedulers check it before every cycle and pass the term
+    /// and token into the cycle (or use [`crate::run_while_leading`]).
+    pub fn subscribe(&self) -> watch::Receiver<LeaderState> {
+        self.states.clone()
+    }
+
+    /// The current state.
+    pub fn state(&self) -> LeaderState {
+        self.states.borrow().clone()
+    }
+
+    /// Our `holderIdentity`: log it at startup and show it in readiness.
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    /// The Lease this elector competes for.
+    pub fn lease_name(&self) -> &str {
+        &self.lease_name
+    }
+
+    /// Watchdog for a liveness endpoint (client-go's `HealthzAdaptor`): false if we claim to
+    /// lead but our last successful renew is older than LeaseDuration + `max_tolerable`, i.e.
+    /// the election loop is stuck while others may already have taken over.
+    pub fn is_healthy(&self, max_tolerable: Duration) -> bool {
+        match self.health.get() {
+            Some(last) => last.elapsed() <= self.lease_duration + max_tolerable,
+            None => true,
+        }
+    }
+
+    /// Stops the election: ends the current term (its token is cancelled) and, if configured
+    /// and our latest observation says we still hold the Lease, releases it so a follower takes
+    /// over at its next attempt (`leader.md` §6.6).
+    ///
+    /// Call it only **after** the guarded work has stopped; releasing earlier lets two
+    /// processes work at once.
+    ///
+    /// # Errors
+    /// [`Error::Release`] if the release PUT failed (the Lease then expires normally), or
+    /// [`Error::Task`] if the election task panicked.
+    pub async fn shutdown(mut self) -> Result<(), Error> {
+        self.stop.cancel();
+        match self.task.take() {
+            Some(task) => task.await.map_err(Error::Task)?,
+            None => Ok(()),
+        }
+    }
+
+    /// Stops the election at once, without releasing the Lease: what a crash looks like to the
+    /// other replicas, which take over only after the Lease expires. The current term's token
+    /// is cancelled, as the work of a crashed process would be gone.
+    pub fn abort(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for ElectorHandle {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leading_with_cancelled_token_is_not_leading() {
+        let token = CancellationToken::new();
+        let state = LeaderState::Leading {
+            term: 3,
+            token: token.clone(),
+        };
+        assert!(state.is_leading());
+        assert_eq!(state.term(), Some(3));
+        token.cancel();
+        assert!(!state.is_leading());
+    }
+
+    #[test]
+    fn states_compare_by_holder_and_term_not_token() {
+        let a = LeaderState::Leading {
+            term: 1,
+            token: CancellationToken::new(),
+        };
+        let b = LeaderState::Leading {
+            term: 1,
+            token: CancellationToken::new(),
+        };
+        assert!(a.same_as(&b));
+        assert!(
+            !LeaderState::Following { holder: None }.same_as(&LeaderState::Following {
+                holder: Some("x".into())
+            })
+        );
+        assert!(!LeaderState::Unknown.same_as(&a));
+    }
+}
