@@ -1,0 +1,1 @@
+//! The schedulers' data access (filled in by the auditor issue).
