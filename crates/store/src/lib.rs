@@ -1,1 +1,29 @@
-//! The schedulers' data access (filled in by the auditor issue).
+//! The schedulers' data access: the extractor's MySQL klines (read-only) and the MongoDB sink
+//! where results are written under leader fencing.
+//!
+//! # Layout
+//! - [`timeframe`]: the intervals we accept (`5m`, `1h`, …) and their tables (`klines_m5`, …).
+//! - [`mysql_url`]: `MYSQL_URI` in the plain or SQLAlchemy form (`mysql+pymysql://…`).
+//! - [`kline`]: one stored candle, with exact decimals and UTC instants.
+//! - [`source`]: bounded, indexed range scans over `klines_<suffix>` (MySQL 5.x SQL).
+//! - [`mongo_url`]: the database named by `MONGODB_URL`.
+//! - [`bson_safe`]: numbers that BSON can hold (no decimals, NaN/±∞ → null), at every depth.
+//! - [`sink`]: the MongoDB client: indexes, fenced upserts, the fence document.
+//! - `testing` (feature `testing`): per-test MariaDB databases and a SecantusDB server.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod bson_safe;
+pub mod kline;
+pub mod mongo_url;
+pub mod mysql_url;
+pub mod sink;
+pub mod source;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod timeframe;
+
+pub use kline::Kline;
+pub use sink::{Fence, MongoSink, SinkError};
+pub use source::{KlineSource, SourceError};
+pub use timeframe::Timeframe;

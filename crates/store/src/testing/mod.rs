@@ -1,0 +1,302 @@
+//! Test support against real servers (`test-services.md`): a fresh MariaDB database per test
+//! with the extractor's DDL, and a SecantusDB server per test binary with a database per test.
+//!
+//! Enabled by the `testing` feature; only test code uses it. Panics here are test failures.
+#![allow(clippy::missing_panics_doc)]
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use rust_decimal::Decimal;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::{AssertSqlSafe, Executor};
+
+use crate::kline::{Kline, naive};
+use crate::mysql_url::MysqlUri;
+use crate::timeframe::Timeframe;
+
+/// The extractor's DDL, copied verbatim from `shared/fixtures/extractor-schema.sql`.
+pub const EXTRACTOR_SCHEMA: &str = include_str!("extractor-schema.sql");
+
+/// Polls `probe` every 25 ms until it yields `Some`, or panics after `within`.
+pub async fn eventually<T, F: Future<Output = Option<T>>>(
+    within: Duration,
+    mut probe: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A unique name for a per-test database.
+pub fn unique_name() -> String {
+    format!("t_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// `TEST_MYSQL_URL`, by default the local MariaDB.
+pub fn mysql_admin_url() -> String {
+    std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+/// A per-test MariaDB database holding the extractor's tables; dropped on drop.
+pub struct MariaDb {
+    /// The database name (`t_<uuid>`).
+    pub name: String,
+    /// A URL for the database (the admin URL with the path replaced).
+    pub url: String,
+    /// A pool on the database, for seeding.
+    pub pool: MySqlPool,
+}
+
+impl MariaDb {
+    /// Creates the database and loads the extractor's DDL.
+    pub async fn create() -> MariaDb {
+        Self::create_with(EXTRACTOR_SCHEMA).await
+    }
+
+    /// Creates the database and runs `ddl` in it.
+    pub async fn create_with(ddl: &str) -> MariaDb {
+        let admin = mysql_admin_url();
+        let name = unique_name();
+        let admin_opts = MysqlUri::parse(&admin)
+            .expect("TEST_MYSQL_URL")
+            .to_options();
+        let admin_pool = MySqlPoolOptions::new()
+            .max_connections(1)
+            .connect_with(admin_opts.clone())
+            .await
+            .expect("connect to TEST_MYSQL_URL (run deploy/local/ensure-mariadb.sh)");
+        admin_pool
+            .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .expect("create database");
+        admin_pool.close().await;
+        let opts: MySqlConnectOptions = admin_opts.database(&name);
+        let pool = MySqlPoolOptions::new()
+            .max_connections(2)
+            .connect_with(opts)
+            .await
+            .expect("connect to the test database");
+        // Comments may hold semicolons: strip them before splitting into statements.
+        for stmt in without_comments(ddl)
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            pool.execute(AssertSqlSafe(stmt.to_owned()))
+                .await
+                .expect("DDL");
+        }
+        let (base, _) = admin.rsplit_once('/').expect("URL with a path");
+        MariaDb {
+            url: format!("{base}/{name}"),
+            name,
+            pool,
+        }
+    }
+
+    /// Connection options for the database.
+    pub fn options(&self) -> MySqlConnectOptions {
+        MysqlUri::parse(&self.url).expect("url").to_options()
+    }
+
+    /// Inserts candles into the timeframe's table, as the extractor would (every column set).
+    pub async fn insert(&self, tf: Timeframe, symbol: &str, rows: &[Kline]) {
+        for chunk in rows.chunks(500) {
+            let mut sql = format!(
+                "INSERT INTO {} (id, symbol, `timestamp`, open_time, close_time, `interval`, \
+                 open_price, high_price, low_price, close_price, volume, quote_asset_volume, \
+                 number_of_trades, taker_buy_base_asset_volume, taker_buy_quote_asset_volume, \
+                 price_change, price_change_percent, extracted_at, extractor_version, source) VALUES ",
+                tf.table()
+            );
+            let one = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,NULL,?,'1.0.0','binance-futures')";
+            sql.push_str(&vec![one; chunk.len()].join(","));
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for k in chunk {
+                q = q
+                    .bind(k.id.clone())
+                    .bind(symbol.to_owned())
+                    .bind(naive(k.timestamp))
+                    .bind(naive(k.open_time))
+                    .bind(naive(k.close_time))
+                    .bind(k.interval.clone())
+                    .bind(k.open)
+                    .bind(k.high)
+                    .bind(k.low)
+                    .bind(k.close)
+                    .bind(k.volume)
+                    .bind(k.quote_asset_volume)
+                    .bind(i32::try_from(k.number_of_trades).unwrap_or(i32::MAX))
+                    .bind(k.taker_buy_base)
+                    .bind(k.taker_buy_quote)
+                    .bind(k.close - k.open)
+                    .bind(naive(k.extracted_at));
+            }
+            q.execute(&self.pool).await.expect("insert klines");
+        }
+    }
+}
+
+fn without_comments(s: &str) -> String {
+    s.lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_owned()
+}
+
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        // Drop the database even when the test panicked: a short-lived runtime on its own
+        // thread, since Drop cannot await (test code only).
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let Ok(uri) = MysqlUri::parse(&mysql_admin_url()) else {
+                    return;
+                };
+                if let Ok(pool) = MySqlPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(uri.to_options())
+                    .await
+                {
+                    let _ = pool
+                        .execute(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
+                        .await;
+                    pool.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A well-formed candle of `tf` opening at `open` (MariaDB-style truncated close_time,
+/// extracted ten minutes after the close), with prices around 100.
+pub fn candle(symbol: &str, tf: Timeframe, open: DateTime<Utc>) -> Kline {
+    let i = chrono::Duration::seconds(tf.seconds());
+    let d = |s: &str| s.parse::<Decimal>().expect("decimal literal");
+    Kline {
+        id: format!("{symbol}_{}", open.timestamp_millis()),
+        timestamp: open,
+        open_time: open,
+        close_time: open + i - chrono::Duration::seconds(1),
+        interval: tf.label().to_owned(),
+        open: d("100"),
+        high: d("101"),
+        low: d("99"),
+        close: d("100.5"),
+        volume: d("10"),
+        quote_asset_volume: d("1000"),
+        number_of_trades: 42,
+        taker_buy_base: d("4"),
+        taker_buy_quote: d("400"),
+        extracted_at: open + i + chrono::Duration::minutes(10),
+    }
+}
+
+/// `Utc.with_ymd_and_hms(…)` for literals in tests.
+pub fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, s)
+        .single()
+        .expect("valid literal")
+}
+
+/// The SecantusDB server of this test binary, started on first use (or `TEST_MONGODB_URL`).
+struct MongoServer {
+    base_url: String,
+}
+
+static MONGO: OnceLock<MongoServer> = OnceLock::new();
+
+fn repo_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .find(|p| p.join("Cargo.lock").exists())
+        .map_or(manifest.clone(), PathBuf::from)
+}
+
+fn start_mongo() -> MongoServer {
+    if let Ok(url) = std::env::var("TEST_MONGODB_URL") {
+        return MongoServer {
+            base_url: url.trim_end_matches('/').to_owned(),
+        };
+    }
+    let bin = repo_root().join(".venv-mongo/bin/secantusd-py");
+    assert!(
+        bin.exists(),
+        "{} is missing: run deploy/local/ensure-mongo.sh",
+        bin.display()
+    );
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    // A shell watchdog owns the server and kills it when this test process exits, so no
+    // server outlives the test binary (statics are never dropped).
+    let script = format!(
+        "'{bin}' --host 127.0.0.1 --port {port} --storage-path :memory: --log-level WARNING & s=$!; \
+         while kill -0 {pid} 2>/dev/null && kill -0 $s 2>/dev/null; do sleep 0.5; done; kill $s 2>/dev/null",
+        bin = bin.display(),
+        pid = std::process::id(),
+    );
+    // Detached on purpose: the watchdog ends with this process and init reaps it.
+    #[allow(clippy::zombie_processes)]
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn secantusd-py");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "secantusd-py did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    MongoServer {
+        base_url: format!("mongodb://127.0.0.1:{port}"),
+    }
+}
+
+/// A per-test Mongo database URL (`mongodb://127.0.0.1:<port>/t_<uuid>`) on this binary's
+/// server. Drop the database with [`drop_mongo_database`] at the end of the test.
+pub fn mongo_url() -> String {
+    let server = MONGO.get_or_init(start_mongo);
+    format!("{}/{}", server.base_url, unique_name())
+}
+
+/// Drops the database a [`mongo_url`] names.
+pub async fn drop_mongo_database(url: &str) {
+    if let Ok(client) = mongodb::Client::with_uri_str(url).await {
+        let _ = client
+            .database(&crate::mongo_url::database_name(url))
+            .drop()
+            .await;
+    }
+}
