@@ -1,0 +1,444 @@
+//! The audit of one dataset (symbol × timeframe) over one window, as a streaming accumulator:
+//! rows are pushed in timestamp order and only the current open-time group is held, so memory
+//! stays flat however long the window (`auditor.md` C.2–C.8). Pure: `now` is a parameter.
+
+use chrono::{DateTime, Duration, Utc};
+use store::{Kline, Timeframe};
+
+use crate::candles::{CloseStyle, check_row};
+use crate::finding::{Check, Finding, Severity, rfc3339};
+use crate::gaps::{GapTracker, Grid, instant, leading_rule};
+use crate::score::{Inputs, Profile, Scores, score};
+
+/// Severity threshold for gaps, kept from the current service (C.3).
+const HIGH_GAP_SECONDS: i64 = 3_600;
+
+/// The settings of one audit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Params {
+    /// The audit instant; the window is `[now − W, now)`.
+    pub now: DateTime<Utc>,
+    /// W, seconds.
+    pub window: i64,
+    /// The timeframe.
+    pub timeframe: Timeframe,
+    /// τ, seconds.
+    pub tolerance: i64,
+    /// L, seconds.
+    pub max_lag: i64,
+    /// Score formulas.
+    pub profile: Profile,
+    /// Cap on row findings (duplicates included) per dataset per cycle; counts stay exact.
+    pub max_row_findings: usize,
+}
+
+impl Params {
+    /// Window start.
+    pub fn start(&self) -> DateTime<Utc> {
+        self.now - Duration::seconds(self.window)
+    }
+}
+
+/// The dataset's status (C.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// No medium or high finding.
+    Ok,
+    /// At least one medium finding.
+    Warn,
+    /// At least one high finding.
+    Critical,
+    /// The symbol exists but has no row in the window.
+    NoData,
+    /// The table has no row for the symbol.
+    NotExtracted,
+    /// The timeframe's table does not exist.
+    TableMissing,
+}
+
+impl Status {
+    /// The lower-case name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Critical => "critical",
+            Status::NoData => "no_data",
+            Status::NotExtracted => "not_extracted",
+            Status::TableMissing => "table_missing",
+        }
+    }
+}
+
+/// How the window's rows stored close_time (C.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Convention {
+    /// No row with a recognised style.
+    None,
+    /// All at open + I.
+    Rounded,
+    /// All at open + I − 1 s.
+    Truncated,
+    /// Both.
+    Mixed,
+}
+
+impl Convention {
+    /// The lower-case name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Convention::None => "none",
+            Convention::Rounded => "rounded",
+            Convention::Truncated => "truncated",
+            Convention::Mixed => "mixed",
+        }
+    }
+}
+
+/// Exact counts of one audit (C.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// Due slots.
+    pub due_slots: i64,
+    /// Filled due slots.
+    pub filled_slots: i64,
+    /// Rows read from the window.
+    pub rows_in_window: i64,
+    /// Unfilled due slots.
+    pub missing_candles: i64,
+    /// Gap findings.
+    pub gaps_count: i64,
+    /// Distinct open times stored more than once.
+    pub duplicate_timestamps: i64,
+    /// Rows − distinct open times.
+    pub duplicate_rows: i64,
+    /// Rows failing at least one C.5 check.
+    pub invalid_rows: i64,
+}
+
+/// Everything one audit found about one dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetReport {
+    /// The symbol.
+    pub symbol: String,
+    /// The timeframe.
+    pub timeframe: Timeframe,
+    /// The audit settings.
+    pub params: Params,
+    /// The status.
+    pub status: Status,
+    /// Counts (zero for informational statuses).
+    pub counts: Counts,
+    /// Seconds since the newest closed candle closed.
+    pub freshness_seconds: Option<i64>,
+    /// close_time storage convention.
+    pub convention: Convention,
+    /// Scores (`None` for informational statuses).
+    pub scores: Option<Scores>,
+    /// Findings, gaps first, then dataset-level, then row findings by open time.
+    pub findings: Vec<Finding>,
+    /// Row findings left out by the cap.
+    pub row_findings_suppressed: u64,
+}
+
+impl DatasetReport {
+    /// The report of a dataset that could not be audited: `table_missing` or `not_extracted`,
+    /// with one `info` finding and no scores.
+    pub fn informational(symbol: &str, params: Params, status: Status) -> DatasetReport {
+        let tf = params.timeframe;
+        let (check, details) = match status {
+            Status::TableMissing => (
+                Check::TableMissing,
+                format!("table {} does not exist", tf.table()),
+            ),
+            _ => (
+                Check::NotExtracted,
+                format!("{} has no rows for {symbol}", tf.table()),
+            ),
+        };
+        DatasetReport {
+            symbol: symbol.to_owned(),
+            timeframe: tf,
+            params,
+            status,
+            counts: Counts::default(),
+            freshness_seconds: None,
+            convention: Convention::None,
+            scores: None,
+            findings: vec![Finding::dataset(check, Severity::Info, details)],
+            row_findings_suppressed: 0,
+        }
+    }
+
+    /// `candles_<SYMBOL>_<tf>`, kept for continuity with the current service.
+    pub fn dataset_id(&self) -> String {
+        format!("candles_{}_{}", self.symbol, self.timeframe)
+    }
+}
+
+/// The streaming audit of one dataset.
+#[derive(Debug)]
+pub struct DatasetAudit {
+    symbol: String,
+    params: Params,
+    grid: Grid,
+    gaps: GapTracker,
+    prev_open: Option<i64>,
+    group: Vec<Kline>,
+    counts: Counts,
+    newest_closed_open: Option<i64>,
+    newest_open: Option<i64>,
+    rounded: u64,
+    truncated: u64,
+    row_findings: Vec<Finding>,
+    suppressed: u64,
+}
+
+impl DatasetAudit {
+    /// Starts an audit. `prev` is the newest row before the window (C.2 step 4).
+    pub fn new(symbol: &str, params: Params, prev: Option<&Kline>) -> DatasetAudit {
+        let i = params.timeframe.seconds();
+        let grid = Grid::new(
+            params.start().timestamp(),
+            params.now.timestamp(),
+            i,
+            params.tolerance,
+            params.max_lag,
+        );
+        let prev_open = prev.map(|k| k.open_time.timestamp());
+        let newest_closed_open = prev_open.filter(|o| o + i <= params.now.timestamp());
+        DatasetAudit {
+            symbol: symbol.to_owned(),
+            params,
+            grid,
+            gaps: GapTracker::new(grid),
+            prev_open,
+            group: Vec::new(),
+            counts: Counts {
+                due_slots: grid.due_slots(),
+                ..Counts::default()
+            },
+            newest_closed_open,
+            newest_open: None,
+            rounded: 0,
+            truncated: 0,
+            row_findings: Vec::new(),
+            suppressed: 0,
+        }
+    }
+
+    /// Adds the next row of the window (rows arrive in timestamp order).
+    pub fn push(&mut self, row: Kline) {
+        if self
+            .group
+            .first()
+            .is_some_and(|g| g.open_time != row.open_time)
+        {
+            self.flush();
+        }
+        self.group.push(row);
+    }
+
+    fn row_finding(&mut self, f: Finding) {
+        if self.row_findings.len() < self.params.max_row_findings {
+            self.row_findings.push(f);
+        } else {
+            self.suppressed += 1;
+        }
+    }
+
+    /// Checks the rows sharing one open time.
+    fn flush(&mut self) {
+        let group = std::mem::take(&mut self.group);
+        let Some(first) = group.first() else { return };
+        let tf = self.params.timeframe;
+        let i = tf.seconds();
+        let open = first.open_time;
+        let open_s = open.timestamp();
+        let verdicts: Vec<_> = group
+            .iter()
+            .map(|k| check_row(k, &self.symbol, tf))
+            .collect();
+        // The primary key forces the surplus rows of a duplicated open time onto other ids:
+        // that is the duplicate finding, not an id mismatch per surplus row.
+        let group_has_good_id = group.len() > 1 && verdicts.iter().any(|v| v.id_ok);
+        for (row, v) in group.iter().zip(verdicts) {
+            let mut failed = v.failed;
+            if !v.id_ok && !group_has_good_id {
+                failed.push(Check::IdMismatch);
+            }
+            match v.close {
+                CloseStyle::Rounded => self.rounded += 1,
+                CloseStyle::Truncated => self.truncated += 1,
+                CloseStyle::Other => {}
+            }
+            if !failed.is_empty() {
+                self.counts.invalid_rows += 1;
+            }
+            for check in failed {
+                self.row_finding(row_finding(check, row));
+            }
+        }
+        if let Some(slot) = self.grid.slot_of(open_s) {
+            self.gaps.fill(slot);
+        }
+        if open_s + i <= self.params.now.timestamp() {
+            self.newest_closed_open =
+                Some(self.newest_closed_open.map_or(open_s, |n| n.max(open_s)));
+        }
+        self.newest_open = Some(self.newest_open.map_or(open_s, |n| n.max(open_s)));
+        let n = i64::try_from(group.len()).unwrap_or(i64::MAX);
+        self.counts.rows_in_window += n;
+        if n > 1 {
+            self.counts.duplicate_timestamps += 1;
+            self.counts.duplicate_rows += n - 1;
+            let mut f = Finding::dataset(
+                Check::Duplicate,
+                Severity::Medium,
+                format!("{n} rows with open time {}", rfc3339(open)),
+            );
+            f.start = Some(open);
+            self.row_finding(f);
+        }
+    }
+
+    /// Finishes the audit.
+    pub fn finish(mut self) -> DatasetReport {
+        self.flush();
+        let p = self.params;
+        let i = p.timeframe.seconds();
+        let now = p.now.timestamp();
+        let (filled, runs) = self.gaps.finish();
+        let prev_slot = self.prev_open.map(|o| o.div_euclid(i) * i);
+        let runs = leading_rule(&self.grid, runs, prev_slot);
+        self.counts.filled_slots = filled;
+        self.counts.missing_candles = self.counts.due_slots - filled;
+        self.counts.gaps_count = i64::try_from(runs.len()).unwrap_or(i64::MAX);
+
+        let mut findings = Vec::new();
+        for r in &runs {
+            let missing = (r.end - r.start) / i;
+            let duration = missing * i;
+            findings.push(Finding {
+                check: Check::Gap,
+                severity: if duration > HIGH_GAP_SECONDS {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                },
+                start: Some(instant(r.start)),
+                end: Some(instant(r.end)),
+                missing_candles: Some(missing),
+                duration_seconds: Some(duration),
+                details: format!(
+                    "Gap from {} to {} ({missing} missing candles)",
+                    rfc3339(instant(r.start)),
+                    rfc3339(instant(r.end))
+                ),
+            });
+        }
+        let freshness = self.newest_closed_open.map(|o| now - o - i);
+        if let Some(f) = freshness
+            && f > p.max_lag
+        {
+            let mut stale = Finding::dataset(
+                Check::Stale,
+                if f > 2 * p.max_lag {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                },
+                format!(
+                    "newest closed candle closed {f} s ago (allowed {} s)",
+                    p.max_lag
+                ),
+            );
+            stale.duration_seconds = Some(f);
+            findings.push(stale);
+        }
+        let no_data = self.counts.rows_in_window == 0;
+        if no_data {
+            findings.push(Finding::dataset(
+                Check::NoData,
+                Severity::Medium,
+                format!("no rows in [{}, {})", rfc3339(p.start()), rfc3339(p.now)),
+            ));
+        }
+        findings.append(&mut self.row_findings);
+
+        let inputs = Inputs {
+            due_slots: self.counts.due_slots,
+            filled_slots: filled,
+            rows_in_window: self.counts.rows_in_window,
+            legacy_expected: p.window / i,
+            gaps: self.counts.gaps_count,
+            duplicate_timestamps: self.counts.duplicate_timestamps,
+            invalid_rows: self.counts.invalid_rows,
+            freshness: freshness.map(|f| f as f64),
+            legacy_freshness: self.newest_open.map(|o| (now - o) as f64),
+            window: p.window as f64,
+            max_lag: p.max_lag as f64,
+        };
+        let mut scores = score(p.profile, &inputs);
+        let status = if no_data {
+            if p.profile == Profile::V3 {
+                scores.completeness = Some(0.0);
+                scores.quality = 0.0;
+            }
+            Status::NoData
+        } else {
+            match findings.iter().map(|f| f.severity).max() {
+                Some(Severity::High) => Status::Critical,
+                Some(Severity::Medium) => Status::Warn,
+                _ => Status::Ok,
+            }
+        };
+        let convention = match (self.rounded, self.truncated) {
+            (0, 0) => Convention::None,
+            (_, 0) => Convention::Rounded,
+            (0, _) => Convention::Truncated,
+            _ => Convention::Mixed,
+        };
+        DatasetReport {
+            symbol: self.symbol,
+            timeframe: p.timeframe,
+            params: p,
+            status,
+            counts: self.counts,
+            freshness_seconds: freshness,
+            convention,
+            scores: Some(scores),
+            findings,
+            row_findings_suppressed: self.suppressed,
+        }
+    }
+}
+
+fn row_finding(check: Check, row: &Kline) -> Finding {
+    let severity = match check {
+        Check::OhlcViolation | Check::BadPrice | Check::BadVolume => Severity::High,
+        _ => Severity::Medium,
+    };
+    let mut f = Finding::dataset(
+        check,
+        severity,
+        format!(
+            "{} at {}: id={} open={} high={} low={} close={} volume={} close_time={} extracted_at={}",
+            check.as_str(),
+            rfc3339(row.open_time),
+            row.id,
+            row.open,
+            row.high,
+            row.low,
+            row.close,
+            row.volume,
+            rfc3339(row.close_time),
+            rfc3339(row.extracted_at),
+        ),
+    );
+    f.start = Some(row.open_time);
+    f
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,170 @@
+//! What an audit reports: finding kinds, severities and the finding record with its stable key.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+/// The kind of a finding (`auditor.md` C.3–C.8). `as_str` is the JSON `check`, the Mongo `kind`
+/// and the metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// A run of missing closed candles (C.3).
+    Gap,
+    /// The newest closed candle is older than the allowed lag (C.6).
+    Stale,
+    /// The symbol exists but has no row in the window (C.7).
+    NoData,
+    /// An open time stored more than once (C.4).
+    Duplicate,
+    /// high/low inconsistent with open/close (C.5).
+    OhlcViolation,
+    /// A price that is not positive (C.5).
+    BadPrice,
+    /// A negative volume or taker volume above the total (C.5).
+    BadVolume,
+    /// open_time off the grid, or `timestamp` ≠ open_time (C.5).
+    Misaligned,
+    /// close_time neither open + I nor open + I − 1 s (C.5).
+    CloseTimeMismatch,
+    /// id ≠ `<symbol>_<open ms>` (C.5).
+    IdMismatch,
+    /// `interval` ≠ the table's timeframe (C.5).
+    IntervalMismatch,
+    /// Written before the candle closed (C.5).
+    PartialCandle,
+    /// The table has no row for the symbol (C.2).
+    NotExtracted,
+    /// The timeframe's table does not exist (C.2).
+    TableMissing,
+}
+
+impl Check {
+    /// Every kind, for metric descriptions and docs.
+    pub const ALL: [Check; 14] = [
+        Check::Gap,
+        Check::Stale,
+        Check::NoData,
+        Check::Duplicate,
+        Check::OhlcViolation,
+        Check::BadPrice,
+        Check::BadVolume,
+        Check::Misaligned,
+        Check::CloseTimeMismatch,
+        Check::IdMismatch,
+        Check::IntervalMismatch,
+        Check::PartialCandle,
+        Check::NotExtracted,
+        Check::TableMissing,
+    ];
+
+    /// The snake_case name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Check::Gap => "gap",
+            Check::Stale => "stale",
+            Check::NoData => "no_data",
+            Check::Duplicate => "duplicate",
+            Check::OhlcViolation => "ohlc_violation",
+            Check::BadPrice => "bad_price",
+            Check::BadVolume => "bad_volume",
+            Check::Misaligned => "misaligned",
+            Check::CloseTimeMismatch => "close_time_mismatch",
+            Check::IdMismatch => "id_mismatch",
+            Check::IntervalMismatch => "interval_mismatch",
+            Check::PartialCandle => "partial_candle",
+            Check::NotExtracted => "not_extracted",
+            Check::TableMissing => "table_missing",
+        }
+    }
+
+    /// Whether the finding is about one row (keyed by its open time, and capped per cycle).
+    pub const fn is_row_level(self) -> bool {
+        matches!(
+            self,
+            Check::Duplicate
+                | Check::OhlcViolation
+                | Check::BadPrice
+                | Check::BadVolume
+                | Check::Misaligned
+                | Check::CloseTimeMismatch
+                | Check::IdMismatch
+                | Check::IntervalMismatch
+                | Check::PartialCandle
+        )
+    }
+}
+
+/// How bad a finding is; the dataset status follows the worst one (C.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Informational (missing table or symbol).
+    Info,
+    /// Worth a look.
+    Medium,
+    /// Data is wrong or missing.
+    High,
+}
+
+impl Severity {
+    /// The lower-case name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        }
+    }
+}
+
+/// One finding about one dataset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The kind.
+    pub check: Check,
+    /// The severity.
+    pub severity: Severity,
+    /// Gaps: the first missing slot (stable across cycles). Row findings: the row's open time.
+    pub start: Option<DateTime<Utc>>,
+    /// Gaps: the last missing slot + I (exclusive).
+    pub end: Option<DateTime<Utc>>,
+    /// Gaps: the number of missing candles.
+    pub missing_candles: Option<i64>,
+    /// Gaps: missing_candles × I; stale: the freshness in seconds.
+    pub duration_seconds: Option<i64>,
+    /// Human-readable text.
+    pub details: String,
+}
+
+impl Finding {
+    /// A finding with only a kind, a severity and text (dataset-level kinds).
+    pub fn dataset(check: Check, severity: Severity, details: String) -> Finding {
+        Finding {
+            check,
+            severity,
+            start: None,
+            end: None,
+            missing_candles: None,
+            duration_seconds: None,
+            details,
+        }
+    }
+
+    /// The stable key (C.9): symbol, timeframe, kind, plus the start for gaps and the open time
+    /// for row findings. Used as the Mongo `_id`, so re-audits and new leaders upsert in place.
+    pub fn key(&self, symbol: &str, timeframe: &str) -> String {
+        match self.start {
+            Some(t) if self.check == Check::Gap || self.check.is_row_level() => format!(
+                "{symbol}|{timeframe}|{}|{}",
+                self.check.as_str(),
+                rfc3339(t)
+            ),
+            _ => format!("{symbol}|{timeframe}|{}", self.check.as_str()),
+        }
+    }
+}
+
+/// `2025-10-21T05:00:00Z`.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
