@@ -7,11 +7,27 @@
 //! - [`gaps`]: the due-slot grid and gap runs of C.3 (pure, streaming).
 //! - [`score`]: the `v3` and legacy score formulas (pure).
 //! - [`dataset`]: the streaming audit of one dataset over one window (pure).
+//! - [`config`]: the command line and environment, validated before anything connects.
+//! - [`cycle`]: one cycle's reads from MySQL into the audit.
+//! - [`documents`]: the Mongo documents and indexes (pure); [`write`]: writing them fenced.
+//! - [`output`]: the JSON of `once --json`.
+//! - [`once`]: `dm-auditor once`; [`schedule`]: `dm-auditor run` with election and retries.
+//! - [`metrics`]: metric names and recording.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod candles;
+pub mod config;
+pub mod cycle;
 pub mod dataset;
+pub mod documents;
 pub mod finding;
 pub mod gaps;
+pub mod metrics;
+pub mod once;
+pub mod output;
+pub mod schedule;
 pub mod score;
+pub mod write;
+
+pub use config::{Cli, Command, Settings};
