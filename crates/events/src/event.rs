@@ -2,8 +2,6 @@
 
 use std::borrow::Cow;
 
-use serde_json::value::RawValue;
-
 use crate::kind::Kind;
 use crate::payload::Payload;
 use crate::symbol::{Symbol, SymbolSource};
@@ -26,8 +24,8 @@ pub struct Event<'a> {
     /// How many known payload fields were present but did not read as their type
     /// (a price that is not a decimal, an id that is not an integer, …).
     pub malformed_fields: u16,
-    pub(crate) producer_time: Option<&'a RawValue>,
-    pub(crate) message_id: Option<&'a RawValue>,
+    pub(crate) producer_time: Option<&'a str>,
+    pub(crate) message_id: Option<&'a str>,
 }
 
 impl<'a> Event<'a> {

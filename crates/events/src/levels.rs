@@ -5,8 +5,6 @@
 
 use std::borrow::Cow;
 
-use serde_json::value::RawValue;
-
 use crate::decimal::Decimal;
 
 /// One `[price, quantity]` level.
@@ -34,8 +32,7 @@ pub struct Levels<'a> {
 }
 
 impl<'a> Levels<'a> {
-    pub(crate) fn from_raw(raw: &'a RawValue) -> Option<Levels<'a>> {
-        let raw = raw.get();
+    pub(crate) fn from_raw(raw: &'a str) -> Option<Levels<'a>> {
         raw.starts_with('[').then_some(Levels { raw })
     }
 
@@ -186,8 +183,7 @@ mod tests {
     use super::*;
 
     fn levels(json: &str) -> Vec<Result<(String, String), LevelError>> {
-        let raw = RawValue::from_string(json.to_owned()).expect("valid JSON in test");
-        let levels = Levels::from_raw(&raw).expect("an array");
+        let levels = Levels::from_raw(json).expect("an array");
         levels
             .iter()
             .map(|l| l.map(|l| (l.price.to_string(), l.quantity.to_string())))

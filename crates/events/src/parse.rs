@@ -21,11 +21,8 @@ pub const MIN_PLAUSIBLE_EVENT_TIME_MS: i64 = 1_000_000_000_000;
 /// # Errors
 /// A [`Reject`] whose [`reason`](Reject::reason) is one of the four of §6.
 pub fn parse(body: &[u8]) -> Result<Event<'_>, Reject> {
-    // 1. Decode. Checking UTF-8 once up front lets serde_json skip re-validating every string.
-    let text = std::str::from_utf8(body).map_err(|e| {
-        Reject::InvalidJson(format!("not UTF-8 (valid up to byte {})", e.valid_up_to()))
-    })?;
-    let scan = wire::scan_message(text).map_err(|e| Reject::InvalidJson(e.to_string()))?;
+    // 1. Decode: UTF-8, JSON grammar and an object at the top, for the whole body.
+    let scan = wire::scan_message(body).map_err(|e| Reject::InvalidJson(e.to_string()))?;
 
     // 2. Payload: `data` when present, else the whole object (flat legacy form).
     let payload = match scan.data {

@@ -7,8 +7,6 @@
 
 use std::borrow::Cow;
 
-use serde_json::value::RawValue;
-
 use crate::decimal::Decimal;
 use crate::kind::{EventType, Kind};
 use crate::levels::Levels;
@@ -215,7 +213,7 @@ impl<'f, 'a> Reader<'f, 'a> {
         }
     }
 
-    fn read<T>(&mut self, key: Key, conv: impl FnOnce(&'a RawValue) -> Option<T>) -> Option<T> {
+    fn read<T>(&mut self, key: Key, conv: impl FnOnce(&'a str) -> Option<T>) -> Option<T> {
         let raw = self.fields.get(key)?;
         let value = conv(raw);
         if value.is_none() {
@@ -365,7 +363,7 @@ impl<'f, 'a> Reader<'f, 'a> {
             _ => {
                 // `k` missing or not an object: the candle itself is malformed.
                 self.malformed = self.malformed.saturating_add(1);
-                Fields::EMPTY
+                Fields::empty("")
             }
         };
         let mut inner = Reader::new(&k);

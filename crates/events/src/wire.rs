@@ -1,15 +1,20 @@
-//! One pass over a message: every key we know is captured as a raw JSON slice, the rest skipped.
+//! One validating pass over a message: every key we know is captured as the exact text of its
+//! JSON value, everything else is checked and skipped.
 //!
-//! The envelope and its `data` object are scanned in the same pass by nested serde seeds that
-//! write into caller-owned slots, so nothing is allocated and no byte is tokenised twice. Typed
-//! conversion of the captured slices happens afterwards, in `value` and `payload`, once the kind
-//! is known. This is why a single-letter key such as `b` (buyer order id in a trade, bids in a
-//! depth update, best bid in a ticker) can be captured before we know what it means.
+//! This is a purpose-built JSON scanner rather than serde: a general deserializer pays for
+//! visitor dispatch and for tokenising values nobody reads, and on depth20 messages (forty
+//! `[price, qty]` pairs) that cost dominates (`stack.md` §8). The scanner checks the full RFC
+//! 8259 grammar (strings with their escapes and control characters, numbers, literals, nesting
+//! up to `MAX_DEPTH`), so "is this valid JSON" is answered exactly; it just does not build
+//! anything it is not asked for. Typed conversion of the captured text happens afterwards, in
+//! `value` and `payload`, once the kind is known: a single-letter key such as `b` (buyer order id
+//! in a trade, bids in a depth update, best bid in a ticker) is captured before its meaning is.
 
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
+/// Deepest nesting accepted, counting the top-level object as 1: the same limit as serde_json
+/// (whose recursion guard trips on the 128th level), so both agree on what is valid.
+pub const MAX_DEPTH: usize = 127;
 
 /// The keys captured from an envelope, a payload or a kline's `k` object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,75 +71,173 @@ pub(crate) enum Key {
 /// Number of [`Key`] variants; the size of a [`Fields`] slot array.
 const KEYS: usize = Key::MessageId as usize + 1;
 
-impl Key {
-    fn from_name(name: &str) -> Option<Key> {
-        use Key::*;
-        Some(match name {
-            "e" => LowerE,
-            "E" => UpperE,
-            "s" => LowerS,
-            "symbol" => Symbol,
-            "a" => LowerA,
-            "A" => UpperA,
-            "b" => LowerB,
-            "B" => UpperB,
-            "c" => LowerC,
-            "C" => UpperC,
-            "f" => LowerF,
-            "F" => UpperF,
-            "h" => LowerH,
-            "i" => LowerI,
-            "k" => LowerK,
-            "l" => LowerL,
-            "L" => UpperL,
-            "m" => LowerM,
-            "M" => UpperM,
-            "n" => LowerN,
-            "o" => LowerO,
-            "O" => UpperO,
-            "p" => LowerP,
-            "P" => UpperP,
-            "q" => LowerQ,
-            "Q" => UpperQ,
-            "r" => LowerR,
-            "t" => LowerT,
-            "T" => UpperT,
-            "u" => LowerU,
-            "U" => UpperU,
-            "v" => LowerV,
-            "V" => UpperV,
-            "w" => LowerW,
-            "x" => LowerX,
-            "pu" => Pu,
-            "lastUpdateId" => LastUpdateId,
-            "bids" => Bids,
-            "asks" => Asks,
-            "stream" => Stream,
-            "timestamp" => Timestamp,
-            "message_id" => MessageId,
-            _ => return None,
-        })
+/// Marks "not a key we capture" in [`SINGLE_LETTER`].
+const NONE: u8 = u8::MAX;
+
+/// Single-letter keys by byte, the common case, resolved with one table load.
+const SINGLE_LETTER: [u8; 256] = {
+    let mut t = [NONE; 256];
+    let pairs: [(u8, Key); 34] = [
+        (b'e', Key::LowerE),
+        (b'E', Key::UpperE),
+        (b's', Key::LowerS),
+        (b'a', Key::LowerA),
+        (b'A', Key::UpperA),
+        (b'b', Key::LowerB),
+        (b'B', Key::UpperB),
+        (b'c', Key::LowerC),
+        (b'C', Key::UpperC),
+        (b'f', Key::LowerF),
+        (b'F', Key::UpperF),
+        (b'h', Key::LowerH),
+        (b'i', Key::LowerI),
+        (b'k', Key::LowerK),
+        (b'l', Key::LowerL),
+        (b'L', Key::UpperL),
+        (b'm', Key::LowerM),
+        (b'M', Key::UpperM),
+        (b'n', Key::LowerN),
+        (b'o', Key::LowerO),
+        (b'O', Key::UpperO),
+        (b'p', Key::LowerP),
+        (b'P', Key::UpperP),
+        (b'q', Key::LowerQ),
+        (b'Q', Key::UpperQ),
+        (b'r', Key::LowerR),
+        (b't', Key::LowerT),
+        (b'T', Key::UpperT),
+        (b'u', Key::LowerU),
+        (b'U', Key::UpperU),
+        (b'v', Key::LowerV),
+        (b'V', Key::UpperV),
+        (b'w', Key::LowerW),
+        (b'x', Key::LowerX),
+    ];
+    let mut i = 0;
+    while i < pairs.len() {
+        t[pairs[i].0 as usize] = pairs[i].1 as u8;
+        i += 1;
     }
+    t
+};
+
+/// What a key means to the scanner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    Capture(Key),
+    /// `data` at the top level: scanned in place as the payload.
+    Data,
+    Skip,
 }
 
-/// The raw values of the known keys of one JSON object. A duplicated key keeps its last value,
-/// as Python's `json.loads` (the old service) did.
+fn classify_key(name: &[u8]) -> KeyKind {
+    if let [b] = name {
+        let k = SINGLE_LETTER[usize::from(*b)];
+        return if k == NONE {
+            KeyKind::Skip
+        } else {
+            // `k` is a `Key as u8` from the table above, so it indexes KEY_BY_INDEX.
+            KeyKind::Capture(KEY_BY_INDEX[usize::from(k)])
+        };
+    }
+    KeyKind::Capture(match name {
+        b"symbol" => Key::Symbol,
+        b"pu" => Key::Pu,
+        b"lastUpdateId" => Key::LastUpdateId,
+        b"bids" => Key::Bids,
+        b"asks" => Key::Asks,
+        b"stream" => Key::Stream,
+        b"timestamp" => Key::Timestamp,
+        b"message_id" => Key::MessageId,
+        b"data" => return KeyKind::Data,
+        _ => return KeyKind::Skip,
+    })
+}
+
+/// Every key by its discriminant, to turn a table byte back into a [`Key`].
+const KEY_BY_INDEX: [Key; KEYS] = {
+    use Key::*;
+    [
+        LowerE,
+        UpperE,
+        LowerS,
+        Symbol,
+        LowerA,
+        UpperA,
+        LowerB,
+        UpperB,
+        LowerC,
+        UpperC,
+        LowerF,
+        UpperF,
+        LowerH,
+        LowerI,
+        LowerK,
+        LowerL,
+        UpperL,
+        LowerM,
+        UpperM,
+        LowerN,
+        LowerO,
+        UpperO,
+        LowerP,
+        UpperP,
+        LowerQ,
+        UpperQ,
+        LowerR,
+        LowerT,
+        UpperT,
+        LowerU,
+        UpperU,
+        LowerV,
+        UpperV,
+        LowerW,
+        LowerX,
+        Pu,
+        LastUpdateId,
+        Bids,
+        Asks,
+        Stream,
+        Timestamp,
+        MessageId,
+    ]
+};
+
+/// The exact JSON text of the values of the known keys of one object. A duplicated key keeps
+/// its last value, as Python's `json.loads` (the old service) did.
 #[derive(Clone, Copy)]
 pub(crate) struct Fields<'a> {
-    slots: [Option<&'a RawValue>; KEYS],
+    /// The whole message.
+    text: &'a str,
+    /// `(start, end)` byte offsets into `text`; `end == 0` means absent (no value is empty).
+    spans: [(u32, u32); KEYS],
 }
 
 impl<'a> Fields<'a> {
-    pub(crate) const EMPTY: Fields<'a> = Fields {
-        slots: [None; KEYS],
-    };
+    pub(crate) fn empty(text: &'a str) -> Fields<'a> {
+        Fields {
+            text,
+            spans: [(0, 0); KEYS],
+        }
+    }
 
-    pub(crate) fn get(&self, key: Key) -> Option<&'a RawValue> {
-        self.slots[key as usize]
+    /// The raw JSON text of `key`'s value.
+    pub(crate) fn get(&self, key: Key) -> Option<&'a str> {
+        let (start, end) = self.spans[key as usize];
+        if end == 0 {
+            return None;
+        }
+        // A JSON value starts and ends on ASCII bytes, so the span is on char boundaries.
+        self.text.get(start as usize..end as usize)
     }
 
     pub(crate) fn has(&self, key: Key) -> bool {
-        self.slots[key as usize].is_some()
+        self.spans[key as usize].1 != 0
+    }
+
+    fn set(&mut self, key: Key, start: usize, end: usize) {
+        // Offsets fit: `scan_message` refuses inputs longer than u32::MAX bytes.
+        self.spans[key as usize] = (start as u32, end as u32);
     }
 }
 
@@ -142,10 +245,9 @@ impl fmt::Debug for Fields<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map()
             .entries(
-                self.slots
+                KEY_BY_INDEX
                     .iter()
-                    .enumerate()
-                    .filter_map(|(i, v)| v.map(|v| (i, v.get()))),
+                    .filter_map(|&k| self.get(k).map(|v| (k, v))),
             )
             .finish()
     }
@@ -169,218 +271,376 @@ pub(crate) struct Scan<'a> {
     pub(crate) payload: Fields<'a>,
 }
 
-/// Scans a whole message. Fails on any JSON syntax error, on trailing characters, and when the
-/// top-level value is not an object.
-pub(crate) fn scan_message(text: &str) -> Result<Scan<'_>, serde_json::Error> {
+/// Why a body is not JSON (or not an object), with the byte offset where that was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SyntaxError {
+    pub(crate) what: &'static str,
+    pub(crate) at: usize,
+}
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at byte {}", self.what, self.at)
+    }
+}
+
+type Result<T> = std::result::Result<T, SyntaxError>;
+
+/// Scans a whole message: UTF-8, a JSON object, and nothing after it but whitespace.
+pub(crate) fn scan_message(text: &[u8]) -> Result<Scan<'_>> {
+    if u32::try_from(text.len()).is_err() {
+        return Err(SyntaxError {
+            what: "message larger than 4 GiB",
+            at: 0,
+        });
+    }
+    let text = std::str::from_utf8(text).map_err(|e| SyntaxError {
+        what: "not UTF-8",
+        at: e.valid_up_to(),
+    })?;
     let mut scan = Scan {
-        top: Fields::EMPTY,
+        top: Fields::empty(text),
         data: Data::Absent,
-        payload: Fields::EMPTY,
+        payload: Fields::empty(text),
     };
-    let mut de = serde_json::Deserializer::from_str(text);
-    de.deserialize_any(TopVisitor { scan: &mut scan })?;
-    de.end()?;
+    let mut s = Scanner {
+        bytes: text.as_bytes(),
+        text,
+        pos: 0,
+    };
+    s.skip_ws();
+    match s.peek() {
+        Some(b'{') => {}
+        Some(_) => {
+            // Say "not an object" only for a valid non-object; anything else is a syntax error.
+            s.skip_value(1)?;
+            s.skip_ws();
+            s.expect_end()?;
+            return Err(SyntaxError {
+                what: "top-level value is not an object",
+                at: 0,
+            });
+        }
+        None => return Err(s.error("empty body")),
+    }
+    s.object(1, &mut scan.top, Some((&mut scan.payload, &mut scan.data)))?;
+    s.skip_ws();
+    s.expect_end()?;
     Ok(scan)
 }
 
 /// Scans one JSON object (a kline's `k`) into its fields; `None` when it is not an object.
-pub(crate) fn scan_object(raw: &RawValue) -> Option<Fields<'_>> {
-    let mut fields = Fields::EMPTY;
-    let mut de = serde_json::Deserializer::from_str(raw.get());
-    de.deserialize_map(ObjectVisitor {
-        fields: &mut fields,
-    })
-    .ok()?;
+/// `raw` must be the text of one valid JSON value (a captured field).
+pub(crate) fn scan_object(raw: &str) -> Option<Fields<'_>> {
+    let mut fields = Fields::empty(raw);
+    let mut s = Scanner {
+        bytes: raw.as_bytes(),
+        text: raw,
+        pos: 0,
+    };
+    if s.peek() != Some(b'{') {
+        return None;
+    }
+    s.object(1, &mut fields, None).ok()?;
     Some(fields)
 }
 
-/// Reads a key name and maps it to a [`Key`]; `None` for keys we skip.
-struct KeySeed;
-
-impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = Option<Key>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(self)
+/// Byte classes for the string fast path: 1 = a byte that ends or interrupts plain text
+/// (`"`, `\`, or a control character, which JSON forbids raw inside strings).
+const STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
     }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+struct Scanner<'a> {
+    bytes: &'a [u8],
+    text: &'a str,
+    pos: usize,
 }
 
-impl<'de> Visitor<'de> for KeySeed {
-    type Value = Option<Key>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object key")
+impl<'a> Scanner<'a> {
+    fn error(&self, what: &'static str) -> SyntaxError {
+        SyntaxError { what, at: self.pos }
     }
 
-    fn visit_str<E: de::Error>(self, name: &str) -> Result<Self::Value, E> {
-        Ok(Key::from_name(name))
-    }
-}
-
-/// Fills `fields` from the entries of a map, capturing known keys and skipping the rest.
-fn capture_entry<'de, A: MapAccess<'de>>(
-    map: &mut A,
-    key: Key,
-    fields: &mut Fields<'de>,
-) -> Result<(), A::Error> {
-    fields.slots[key as usize] = Some(map.next_value::<&'de RawValue>()?);
-    Ok(())
-}
-
-struct TopVisitor<'s, 'a> {
-    scan: &'s mut Scan<'a>,
-}
-
-impl<'de> Visitor<'de> for TopVisitor<'_, 'de> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
+    #[inline(always)]
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(name) = map.next_key_seed(DataOrKey)? {
-            match name {
-                TopKey::Data => {
-                    map.next_value_seed(DataSeed {
-                        fields: &mut self.scan.payload,
-                        data: &mut self.scan.data,
-                    })?;
+    #[inline(always)]
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn expect(&mut self, b: u8, what: &'static str) -> Result<()> {
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.error(what))
+        }
+    }
+
+    fn expect_end(&self) -> Result<()> {
+        if self.pos == self.bytes.len() {
+            Ok(())
+        } else {
+            Err(self.error("trailing characters"))
+        }
+    }
+
+    /// An object whose known keys go into `fields`. With `data`, the key `data` is scanned in
+    /// place into the payload fields (only at the top level).
+    fn object(
+        &mut self,
+        depth: usize,
+        fields: &mut Fields<'a>,
+        mut data: Option<(&mut Fields<'a>, &mut Data)>,
+    ) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(self.error("nesting too deep"));
+        }
+        self.pos += 1; // '{'
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            if self.peek() != Some(b'"') {
+                return Err(self.error("expected a string key"));
+            }
+            let kind = self.key()?;
+            self.skip_ws();
+            self.expect(b':', "expected ':'")?;
+            self.skip_ws();
+            match (kind, data.as_mut()) {
+                (KeyKind::Data, Some((payload, slot))) => {
+                    // A repeated `data` key replaces the earlier one entirely (last wins).
+                    **payload = Fields::empty(self.text);
+                    if self.peek() == Some(b'{') {
+                        **slot = Data::Object;
+                        self.object(depth + 1, payload, None)?;
+                    } else {
+                        **slot = Data::NotObject(type_name(self.peek()));
+                        self.skip_value(depth + 1)?;
+                    }
                 }
-                TopKey::Known(key) => capture_entry(&mut map, key, &mut self.scan.top)?,
-                TopKey::Other => {
-                    map.next_value::<IgnoredAny>()?;
+                (KeyKind::Capture(key), _) => {
+                    let start = self.pos;
+                    self.skip_value(depth + 1)?;
+                    fields.set(key, start, self.pos);
                 }
+                _ => self.skip_value(depth + 1)?,
+            }
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.skip_ws();
+                }
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.error("expected ',' or '}'")),
             }
         }
-        Ok(())
-    }
-}
-
-/// A top-level key: `data` is special (scanned in place), the rest are captured or skipped.
-enum TopKey {
-    Data,
-    Known(Key),
-    Other,
-}
-
-struct DataOrKey;
-
-impl<'de> DeserializeSeed<'de> for DataOrKey {
-    type Value = TopKey;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<TopKey, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for DataOrKey {
-    type Value = TopKey;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object key")
     }
 
-    fn visit_str<E: de::Error>(self, name: &str) -> Result<TopKey, E> {
-        Ok(match name {
-            "data" => TopKey::Data,
-            _ => Key::from_name(name).map_or(TopKey::Other, TopKey::Known),
-        })
-    }
-}
-
-/// Scans the value of `data`: an object fills the payload fields; anything else is recorded
-/// as [`Data::NotObject`] (and consumed, so the rest of the message is still validated).
-struct DataSeed<'s, 'a> {
-    fields: &'s mut Fields<'a>,
-    data: &'s mut Data,
-}
-
-impl<'de> DeserializeSeed<'de> for DataSeed<'_, 'de> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> DataSeed<'_, 'de> {
-    fn not_object<E>(self, found: &'static str) -> Result<(), E> {
-        *self.fields = Fields::EMPTY;
-        *self.data = Data::NotObject(found);
-        Ok(())
-    }
-}
-
-impl<'de> Visitor<'de> for DataSeed<'_, 'de> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        // A repeated `data` key replaces the earlier one entirely (last wins).
-        *self.fields = Fields::EMPTY;
-        *self.data = Data::Object;
-        ObjectVisitor {
-            fields: self.fields,
+    /// A key string, classified. Keys with escapes are decoded first (rare); one that does not
+    /// decode to valid Unicode (a lone surrogate) makes the message invalid.
+    fn key(&mut self) -> Result<KeyKind> {
+        let start = self.pos + 1;
+        let escaped = self.skip_string()?;
+        if !escaped {
+            return Ok(classify_key(&self.bytes[start..self.pos - 1]));
         }
-        .visit_map(map)
+        match serde_json::from_slice::<String>(&self.bytes[start - 1..self.pos]) {
+            Ok(decoded) => Ok(classify_key(decoded.as_bytes())),
+            Err(_) => Err(SyntaxError {
+                what: "invalid Unicode escape in key",
+                at: start,
+            }),
+        }
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        self.not_object("an array")
+    /// Skips one value, checking its grammar.
+    fn skip_value(&mut self, depth: usize) -> Result<()> {
+        match self.peek() {
+            Some(b'"') => self.skip_string().map(|_| ()),
+            Some(b'{') => {
+                let mut sink = Fields::empty(self.text);
+                self.object(depth, &mut sink, None)
+            }
+            Some(b'[') => self.array(depth),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.error("expected a value")),
+            None => Err(self.error("unexpected end of input")),
+        }
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.not_object("null")
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        self.not_object("a boolean")
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        self.not_object("a number")
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        self.not_object("a number")
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        self.not_object("a number")
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        self.not_object("a string")
-    }
-}
-
-/// Captures the known keys of one object into `fields`.
-struct ObjectVisitor<'s, 'a> {
-    fields: &'s mut Fields<'a>,
-}
-
-impl<'de> Visitor<'de> for ObjectVisitor<'_, 'de> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            match key {
-                Some(key) => capture_entry(&mut map, key, self.fields)?,
-                None => {
-                    map.next_value::<IgnoredAny>()?;
+    fn array(&mut self, depth: usize) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(self.error("nesting too deep"));
+        }
+        self.pos += 1; // '['
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            self.skip_value(depth + 1)?;
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.skip_ws();
                 }
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.error("expected ',' or ']'")),
             }
         }
+    }
+
+    /// Skips a string (the opening quote is at `pos`), validating escapes and rejecting raw
+    /// control characters. Returns whether it contained escapes.
+    #[inline(always)]
+    fn skip_string(&mut self) -> Result<bool> {
+        self.pos += 1; // '"'
+        let mut escaped = false;
+        loop {
+            self.skip_plain_text();
+            match self.peek() {
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(escaped);
+                }
+                Some(b'\\') => {
+                    escaped = true;
+                    self.pos += 1;
+                    match self.peek() {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                            self.pos += 1
+                        }
+                        Some(b'u') => {
+                            let hex = self.bytes.get(self.pos + 1..self.pos + 5);
+                            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                                return Err(self.error("invalid \\u escape"));
+                            }
+                            self.pos += 5;
+                        }
+                        _ => return Err(self.error("invalid escape")),
+                    }
+                }
+                Some(_) => return Err(self.error("control character in string")),
+                None => return Err(self.error("unterminated string")),
+            }
+        }
+    }
+
+    /// Advances over bytes that need no attention inside a string, eight at a time.
+    #[inline(always)]
+    fn skip_plain_text(&mut self) {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        while let Some(chunk) = self.bytes.get(self.pos..self.pos + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let w = u64::from_le_bytes(word);
+            // A byte of `x` is zero  <=>  its bit 7 is set in (x - 1) & !x & 0x80 (exact for the
+            // lowest such byte, which is all we use); `w - 0x20` flags bytes below 0x20.
+            let zero_in = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+            let stop = zero_in(w ^ (ONES * u64::from(b'"')))
+                | zero_in(w ^ (ONES * u64::from(b'\\')))
+                | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
+            if stop != 0 {
+                self.pos += (stop.trailing_zeros() / 8) as usize;
+                break;
+            }
+            self.pos += 8;
+        }
+        while let Some(&b) = self.bytes.get(self.pos) {
+            if STRING_STOP[usize::from(b)] {
+                break;
+            }
+            self.pos += 1;
+        }
+    }
+
+    fn literal(&mut self, word: &'static [u8]) -> Result<()> {
+        if self.bytes.get(self.pos..self.pos + word.len()) == Some(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            Err(self.error("invalid literal"))
+        }
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    #[inline(always)]
+    fn number(&mut self) -> Result<()> {
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(self.error("invalid number")),
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                return Err(self.error("invalid number"));
+            }
+            self.digits();
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                return Err(self.error("invalid number"));
+            }
+            self.digits();
+        }
         Ok(())
+    }
+
+    #[inline(always)]
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.pos += 1;
+        }
+    }
+}
+
+/// The JSON type a value starts with, for the `no_payload` detail.
+fn type_name(first: Option<u8>) -> &'static str {
+    match first {
+        Some(b'n') => "null",
+        Some(b'"') => "a string",
+        Some(b'[') => "an array",
+        Some(b't' | b'f') => "a boolean",
+        _ => "a number",
     }
 }
 
@@ -388,42 +648,51 @@ impl<'de> Visitor<'de> for ObjectVisitor<'_, 'de> {
 mod tests {
     use super::*;
 
-    fn raw<'a>(f: &Fields<'a>, k: Key) -> Option<&'a str> {
-        f.get(k).map(RawValue::get)
-    }
-
     #[test]
     fn envelope_keys_and_payload_keys_land_in_their_own_slots() {
         let s = scan_message(
-            r#"{"stream":"x@trade","data":{"e":"trade","s":"BTCUSDT","E":5},"e":"top"}"#,
+            br#"{"stream":"x@trade","data":{"e":"trade","s":"BTCUSDT","E":5},"e":"top"}"#,
         )
         .expect("valid JSON");
         assert_eq!(s.data, Data::Object);
-        assert_eq!(raw(&s.top, Key::Stream), Some(r#""x@trade""#));
-        assert_eq!(raw(&s.top, Key::LowerE), Some(r#""top""#));
-        assert_eq!(raw(&s.payload, Key::LowerE), Some(r#""trade""#));
-        assert_eq!(raw(&s.payload, Key::UpperE), Some("5"));
+        assert_eq!(s.top.get(Key::Stream), Some(r#""x@trade""#));
+        assert_eq!(s.top.get(Key::LowerE), Some(r#""top""#));
+        assert_eq!(s.payload.get(Key::LowerE), Some(r#""trade""#));
+        assert_eq!(s.payload.get(Key::UpperE), Some("5"));
     }
 
     #[test]
     fn non_object_data_is_recorded_with_its_type() {
-        let s = scan_message(r#"{"data":[1,{"e":"trade"}],"stream":"a@b"}"#).expect("valid JSON");
+        let s = scan_message(br#"{"data":[1,{"e":"trade"}],"stream":"a@b"}"#).expect("valid JSON");
         assert_eq!(s.data, Data::NotObject("an array"));
-        assert_eq!(raw(&s.top, Key::Stream), Some(r#""a@b""#));
+        assert_eq!(s.top.get(Key::Stream), Some(r#""a@b""#));
+        assert_eq!(
+            scan_message(br#"{"data":null}"#).map(|s| s.data),
+            Ok(Data::NotObject("null"))
+        );
     }
 
     #[test]
     fn last_duplicate_data_wins() {
         let s =
-            scan_message(r#"{"data":{"e":"trade","s":"A"},"data":{"e":"kline"}}"#).expect("valid");
-        assert_eq!(raw(&s.payload, Key::LowerE), Some(r#""kline""#));
-        assert_eq!(raw(&s.payload, Key::LowerS), None);
+            scan_message(br#"{"data":{"e":"trade","s":"A"},"data":{"e":"kline"}}"#).expect("valid");
+        assert_eq!(s.payload.get(Key::LowerE), Some(r#""kline""#));
+        assert_eq!(s.payload.get(Key::LowerS), None);
     }
 
     #[test]
     fn escaped_key_names_are_recognised() {
-        let s = scan_message(r#"{"\u0065":"trade"}"#).expect("valid");
-        assert_eq!(raw(&s.top, Key::LowerE), Some(r#""trade""#));
+        let s = scan_message(br#"{"\u0065":"trade"}"#).expect("valid");
+        assert_eq!(s.top.get(Key::LowerE), Some(r#""trade""#));
+    }
+
+    #[test]
+    fn captured_values_keep_their_exact_text() {
+        let s = scan_message(b"{\"p\" : \"1.50\" , \"b\":[[\"1\",\"2\"]],\"E\":-1.5e+3 }")
+            .expect("valid");
+        assert_eq!(s.top.get(Key::LowerP), Some(r#""1.50""#));
+        assert_eq!(s.top.get(Key::LowerB), Some(r#"[["1","2"]]"#));
+        assert_eq!(s.top.get(Key::UpperE), Some("-1.5e+3"));
     }
 
     #[test]
@@ -437,21 +706,88 @@ mod tests {
             "{\"a\":1",
             "{} x",
             "{\"data\":{}",
+            "{\"a\":01}",
+            "{\"a\":1.}",
+            "{\"a\":-}",
+            "{\"a\":1e}",
+            "{\"a\":tru}",
+            "{\"a\":\"\\x\"}",
+            "{\"a\":\"\\u12g4\"}",
+            "{\"a\":\"\t\"}",
+            "{a:1}",
+            "{\"a\" 1}",
+            "{\"a\":1,}",
+            "{\"a\":[1,]}",
+            "{\"\\ud800\":1}",
         ] {
-            assert!(scan_message(bad).is_err(), "{bad:?} should fail");
+            assert!(scan_message(bad.as_bytes()).is_err(), "{bad:?} should fail");
+        }
+    }
+
+    #[test]
+    fn string_scanning_agrees_with_serde_at_every_offset() {
+        // The 8-byte fast path must find a stop byte wherever it sits, and not stop on
+        // non-ASCII bytes (whose high bit is set).
+        for len in 0..20 {
+            for stop in ["\"", "\\n", "\\u00e9", "\u{1}", "\u{1f}", "é", "\u{7f}"] {
+                let body = format!(
+                    "{{\"k\":\"{}{stop}{}\"}}",
+                    "a".repeat(len),
+                    "b".repeat(len % 9)
+                );
+                let ours = scan_message(body.as_bytes()).is_ok();
+                let serde = serde_json::from_str::<serde_json::Value>(&body).is_ok();
+                assert_eq!(ours, serde, "{body:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn nesting_limit_matches_serde_json() {
+        for n in 120..=130 {
+            let body = format!("{{\"a\":{}{}}}", "[".repeat(n), "]".repeat(n));
+            let ours = scan_message(body.as_bytes()).is_ok();
+            let serde = serde_json::from_str::<serde_json::Value>(&body).is_ok();
+            assert_eq!(ours, serde, "depth {n}");
         }
     }
 
     #[test]
     fn scan_object_reads_nested_kline() {
-        let s = scan_message(r#"{"k":{"i":"1h","x":false}}"#).expect("valid");
+        let s = scan_message(br#"{"k":{"i":"1h","x":false}}"#).expect("valid");
         let k = s
             .top
             .get(Key::LowerK)
             .and_then(scan_object)
             .expect("object");
-        assert_eq!(raw(&k, Key::LowerI), Some(r#""1h""#));
-        assert_eq!(raw(&k, Key::LowerX), Some("false"));
+        assert_eq!(k.get(Key::LowerI), Some(r#""1h""#));
+        assert_eq!(k.get(Key::LowerX), Some("false"));
         assert!(s.top.get(Key::LowerI).and_then(scan_object).is_none());
+    }
+
+    #[test]
+    fn single_letter_table_agrees_with_key_names() {
+        let mut captured = 0;
+        for key in KEY_BY_INDEX {
+            let name = format!("{key:?}");
+            let letter = match (name.strip_prefix("Lower"), name.strip_prefix("Upper")) {
+                (Some(l), _) => l.to_lowercase(),
+                (_, Some(u)) => u.to_owned(),
+                _ => continue,
+            };
+            assert_eq!(
+                classify_key(letter.as_bytes()),
+                KeyKind::Capture(key),
+                "{letter}"
+            );
+            captured += 1;
+        }
+        assert_eq!(captured, 34);
+        assert_eq!(classify_key(b"X"), KeyKind::Skip);
+        assert_eq!(classify_key(b"data"), KeyKind::Data);
+        assert_eq!(
+            classify_key(b"lastUpdateId"),
+            KeyKind::Capture(Key::LastUpdateId)
+        );
     }
 }
