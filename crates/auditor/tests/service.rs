@@ -1,0 +1,247 @@
+//! dm-auditor as a process: `once --json`, `run` on real MariaDB and Mongo, a MySQL outage,
+//! and secrets kept out of every output.
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use mongodb::bson::{Document, doc};
+use store::Timeframe;
+use store::testing::{MariaDb, at, candle, drop_mongo_database, eventually, mongo_url};
+use support::{Auditor, Proxy, free_port, http_get, metric};
+
+fn h1() -> Timeframe {
+    "1h".parse().expect("1h")
+}
+
+fn log_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "dm-auditor-{name}-{}.log",
+        uuid::Uuid::new_v4().simple()
+    ))
+}
+
+#[tokio::test]
+async fn once_json_prints_health_and_findings_per_dataset() {
+    let db = MariaDb::create().await;
+    let rows: Vec<_> = (1..24)
+        .filter(|h| ![5, 6].contains(h))
+        .map(|h| candle("BTCUSDT", h1(), at(2025, 10, 21, h, 0, 0)))
+        .collect();
+    db.insert(h1(), "BTCUSDT", &rows).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dm-auditor"))
+        .args([
+            "once",
+            "--json",
+            "--no-write",
+            "--now",
+            "2025-10-22T00:30:00Z",
+        ])
+        .env("MYSQL_URI", db.url.replace("mysql://", "mysql+pymysql://"))
+        .env("AUDIT_TIMEFRAMES", "1h,1m")
+        .env("SUPPORTED_PAIRS", "BTCUSDT")
+        .output()
+        .expect("run once");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let ds = v["datasets"].as_array().expect("datasets");
+    assert_eq!(ds.len(), 2);
+    assert_eq!(
+        (ds[0]["symbol"].as_str(), ds[0]["timeframe"].as_str()),
+        (Some("BTCUSDT"), Some("1h"))
+    );
+    let h = &ds[0]["health"];
+    assert!((h["completeness"].as_f64().expect("c") - 90.476_190_476_190_48).abs() < 1e-9);
+    assert_eq!(h["freshness_seconds"].as_i64(), Some(1_800));
+    assert!((h["quality_score"].as_f64().expect("q") - 92.190_476_190_476_19).abs() < 1e-9);
+    let f = &ds[0]["findings"][0];
+    assert_eq!(f["check"], "gap");
+    assert_eq!(f["start"], "2025-10-21T05:00:00Z");
+    assert_eq!(f["end"], "2025-10-21T07:00:00Z");
+    assert_eq!(f["missing_candles"], 2);
+    assert_eq!(f["severity"], "high");
+    assert_eq!(ds[1]["status"], "table_missing");
+    assert_eq!(ds[1]["findings"][0]["check"], "table_missing");
+    assert_eq!(ds[1]["findings"][0]["severity"], "info");
+}
+
+#[test]
+fn passwords_never_reach_stderr_or_stdout() {
+    let port = free_port();
+    for (uri_var, uri) in [
+        (
+            "MYSQL_URI",
+            format!("mysql+pymysql://auditor:hunter2-secret@127.0.0.1:{port}/petrosa_crypto"),
+        ),
+        (
+            "MYSQL_URI",
+            "postgres://auditor:hunter2-secret@h/db".to_owned(),
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_dm-auditor"))
+            .args([
+                "once",
+                "--no-write",
+                "--db-timeout",
+                "2s",
+                "--log-format",
+                "text",
+            ])
+            .env(uri_var, &uri)
+            .output()
+            .expect("run once");
+        assert!(!out.status.success());
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!text.contains("hunter2-secret"), "{text}");
+        assert!(
+            text.contains("MYSQL_URI") || text.contains("mysql"),
+            "{text}"
+        );
+    }
+}
+
+async fn count(url: &str, coll: &str) -> u64 {
+    let client = mongodb::Client::with_uri_str(url).await.expect("client");
+    client
+        .database(&store::mongo_url::database_name(url))
+        .collection::<Document>(coll)
+        .count_documents(doc! {})
+        .await
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn run_audits_while_leading_survives_a_mysql_outage_and_recovers() {
+    let db = MariaDb::create().await;
+    let now = Utc::now();
+    let hour = now.timestamp() / 3600 * 3600;
+    let rows: Vec<_> = (1..30)
+        .map(|h| {
+            candle(
+                "BTCUSDT",
+                h1(),
+                chrono::DateTime::from_timestamp(hour - h * 3600, 0).expect("t"),
+            )
+        })
+        .collect();
+    db.insert(h1(), "BTCUSDT", &rows).await;
+    let mut proxy = Proxy::new("127.0.0.1:3306").await;
+    let admin_url = store::testing::mysql_admin_url();
+    let user_part = admin_url
+        .split("://")
+        .nth(1)
+        .and_then(|r| r.split('@').next())
+        .unwrap_or("root");
+    let mysql = format!("mysql://{user_part}@127.0.0.1:{}/{}", proxy.port, db.name);
+    let url = mongo_url();
+    let metrics_port = free_port();
+    let log = log_path("run");
+    let _auditor = Auditor::start(
+        &["run"],
+        &[
+            ("MYSQL_URI", mysql),
+            ("MONGODB_URL", url.clone()),
+            ("SUPPORTED_PAIRS", "BTCUSDT".into()),
+            ("AUDIT_TIMEFRAMES", "1h".into()),
+            ("AUDIT_INTERVAL", "1s".into()),
+            ("AUDIT_RETRY_MIN", "200ms".into()),
+            ("PROBE_INTERVAL", "200ms".into()),
+            ("DB_TIMEOUT", "2s".into()),
+            ("LEADER_ELECTION", "disabled".into()),
+            ("METRICS_PORT", metrics_port.to_string()),
+            ("METRICS_HOST", "127.0.0.1".into()),
+            ("LOG_FORMAT", "text".into()),
+        ],
+        &log,
+    );
+    let within = Duration::from_secs(30);
+    eventually(within, || async {
+        (count(&url, "health_metrics").await >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        metric(metrics_port, "data_manager_audit_leader_status"),
+        Some(1.0)
+    );
+    assert_eq!(
+        http_get(metrics_port, "/health/readiness").map(|r| r.0),
+        Some(200)
+    );
+    let ok_before = metric(
+        metrics_port,
+        "data_manager_audit_cycles_total{outcome=\"ok\"}",
+    )
+    .expect("ok count");
+    assert!(ok_before >= 2.0);
+    // The 23 closed rows are clean: one dataset, no finding.
+    assert_eq!(count(&url, "audit_logs").await, 0);
+
+    proxy.cut();
+    eventually(within, || async {
+        (metric(
+            metrics_port,
+            "data_manager_audit_cycles_total{outcome=\"source_error\"}",
+        )? >= 2.0)
+            .then_some(())
+    })
+    .await;
+    eventually(within, || async {
+        (http_get(metrics_port, "/health/readiness")?.0 == 503).then_some(())
+    })
+    .await;
+    assert_eq!(
+        http_get(metrics_port, "/health/liveness").map(|r| r.0),
+        Some(200),
+        "no crash, still live"
+    );
+
+    proxy.start().await;
+    let ok_at_restart = metric(
+        metrics_port,
+        "data_manager_audit_cycles_total{outcome=\"ok\"}",
+    )
+    .expect("ok");
+    eventually(within, || async {
+        (metric(
+            metrics_port,
+            "data_manager_audit_cycles_total{outcome=\"ok\"}",
+        )? > ok_at_restart)
+            .then_some(())
+    })
+    .await;
+    eventually(within, || async {
+        (http_get(metrics_port, "/health/readiness")?.0 == 200).then_some(())
+    })
+    .await;
+
+    let text = std::fs::read_to_string(&log).expect("log");
+    let failure_lines = text
+        .lines()
+        .filter(|l| l.contains("audit cycle failed"))
+        .count();
+    assert!(failure_lines >= 1, "{text}");
+    let failures = metric(
+        metrics_port,
+        "data_manager_audit_cycles_total{outcome=\"source_error\"}",
+    )
+    .expect("n");
+    assert!(
+        (failure_lines as f64) < failures.max(2.0) || failure_lines <= 2,
+        "one summarised line per interval: {failure_lines} lines for {failures} failures"
+    );
+    assert!(
+        text.contains("Audit cycle complete: audited=1, gaps=0"),
+        "{text}"
+    );
+    let _ = std::fs::remove_file(&log);
+    drop_mongo_database(&url).await;
+}
