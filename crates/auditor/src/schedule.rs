@@ -259,7 +259,7 @@ async fn cycle(ctx: &Ctx, state: &mut LoopState, fence: &Fence) -> Outcome {
         }
     };
     let line = summary(&reports, started.elapsed().as_secs_f64());
-    metrics::results(&reports, now.timestamp() as f64);
+    metrics::results(&reports);
     state.owed.push(Owed {
         reports,
         run_id: format!("{}-{}-{}", fence.holder, fence.term, now.timestamp()),
@@ -274,6 +274,7 @@ async fn cycle(ctx: &Ctx, state: &mut LoopState, fence: &Fence) -> Outcome {
     ::metrics::gauge!(metrics::PENDING_CYCLES).set(state.owed.len() as f64);
     match outcome {
         Ok(()) => {
+            metrics::success(now.timestamp() as f64);
             if state.failures > 0 {
                 info!(failures = state.failures, "audit cycles recovered");
             }
