@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NEXTEST := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo yes)
 
-.PHONY: help build test lint fmt bench bench-parse bench-e2e demo services clean
+.PHONY: help build test lint fmt bench bench-parse bench-e2e bench-audit bench-failover demo services clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -13,6 +13,8 @@ build: ## Build every binary (debug)
 
 services: ## Make sure the local services the tests need are running (installs them if absent)
 	@deploy/local/ensure-nats.sh
+	@deploy/local/ensure-mariadb.sh
+	@deploy/local/ensure-mongo.sh
 
 test: services ## Run every test against real local services
 ifeq ($(NEXTEST),yes)
@@ -29,13 +31,19 @@ lint: ## rustfmt check and clippy with warnings as errors
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
-bench: bench-parse bench-e2e ## All benchmarks (see BENCHMARKS.md)
+bench: bench-parse bench-e2e bench-audit bench-failover ## All benchmarks (see BENCHMARKS.md)
 
 bench-parse: ## events::parse vs serde_json IgnoredAny on the realistic mix
 	$(CARGO) bench -p events --bench parse
 
 bench-e2e: services ## dm-consumer vs a count-only subscriber through a local nats-server
 	$(CARGO) bench -p consumer --bench e2e
+
+bench-audit: services ## dm-auditor: one 30-day audit vs the bare MySQL read (137k rows)
+	$(CARGO) bench -p auditor --bench audit
+
+bench-failover: ## Lease failover after a crash and hand-over after a release (fake API server)
+	$(CARGO) run --release -p leader --example failover
 
 demo: services ## Run dm-consumer against local NATS, fed by dm-loadgen (Ctrl-C to stop)
 	@deploy/local/demo.sh $(ARGS)

@@ -18,7 +18,7 @@ use futures::StreamExt;
 
 const MESSAGES: u64 = 2_000_000;
 const POOL: usize = 20_000;
-const WINDOW: u64 = 30_000;
+const WINDOW: u64 = 20_000;
 const CAPACITY: &str = "65536";
 const NOW_MS: i64 = 1_761_055_392_345;
 
@@ -261,10 +261,6 @@ async fn run() {
         .env("METRICS_HOST", "127.0.0.1")
         .env("FLUSH_INTERVAL", "20ms")
         .env("LOG_LEVEL", "WARN")
-        .env(
-            "MALLOC_ARENA_MAX",
-            std::env::var("BENCH_ARENA").unwrap_or("8".into()),
-        )
         .stdout(Stdio::null())
         .spawn()
         .expect("dm-consumer");
