@@ -1,12 +1,21 @@
 //! The one processing path for a message body, shared by the NATS subscriber and replay mode:
 //! parse, count, and keep a sample of each reject reason for the interval's summary line.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use events::{Reject, RejectReason};
 
 use crate::tally::Tally;
 
 /// Longest excerpt of a rejected body kept as a sample.
 pub const SAMPLE_CHARS: usize = 200;
+
+/// The receive time of a message: wall-clock epoch milliseconds, as event times are.
+pub fn receive_time_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
 
 /// Parses and counts messages.
 #[derive(Debug, Default)]

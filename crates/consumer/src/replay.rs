@@ -2,13 +2,12 @@
 //! summarised as one JSON object.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use events::{Kind, RejectReason};
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
-use crate::process::Processor;
+use crate::process::{Processor, receive_time_ms};
 use crate::tally::Tally;
 
 /// Reads `path` (`-` for stdin) and counts every line. Every `\n`-terminated line is a message,
@@ -35,10 +34,7 @@ async fn replay_from(reader: impl AsyncRead + Unpin) -> std::io::Result<Tally> {
             break;
         }
         let body = line.strip_suffix(b"\n").unwrap_or(&line);
-        let recv_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        processor.handle(body, recv_ms);
+        processor.handle(body, receive_time_ms());
     }
     Ok(processor.take())
 }

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Error;
 use crate::config::Config;
 use crate::metrics::{self as names, Exporter};
-use crate::process::{Processor, reject_summary};
+use crate::process::{Processor, receive_time_ms, reject_summary};
 use crate::stats::{ConnectionCounts, stats_line};
 use crate::tally::Tally;
 
@@ -169,12 +169,6 @@ fn on_event(event: &Event, state: &ConnState, health: &Health, url: &str) {
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 /// The interval bookkeeping of the main loop: what to publish each flush, what to log each
 /// stats interval.
 struct Loop {
@@ -297,7 +291,7 @@ pub async fn run(
                     closed = true;
                     continue;
                 };
-                let now = now_ms();
+                let now = receive_time_ms();
                 lp.processor.handle(&msg.payload, now);
                 // Take what is already buffered without another trip through `select!`.
                 for _ in 0..BATCH {
@@ -324,14 +318,14 @@ pub async fn run(
         // by the grace deadline: the connection may drop in the middle of a drain.
         if let Ok(Ok(())) = tokio::time::timeout_at(deadline, sub.drain()).await {
             while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, sub.next()).await {
-                lp.processor.handle(&msg.payload, now_ms());
+                lp.processor.handle(&msg.payload, receive_time_ms());
             }
         }
     } else {
         // Disconnected: a drain would wait for a server that is not there. Count what the
         // client had already buffered and stop.
         while let Some(Some(msg)) = sub.next().now_or_never() {
-            lp.processor.handle(&msg.payload, now_ms());
+            lp.processor.handle(&msg.payload, receive_time_ms());
         }
     }
     gauge!(names::NATS_SUBSCRIBED).set(0.0);
