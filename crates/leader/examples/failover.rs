@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use support::fake_api::FakeApi;
+use leader::testing::FakeApi;
 use support::{Candidate, LD, RP, SETTLE, Timeline, leader_among, lease_name};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

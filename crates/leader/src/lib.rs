@@ -16,6 +16,7 @@
 //! - `handle`: what callers hold: [`ElectorHandle`], [`LeaderState`].
 //! - `guard`: [`run_while_leading`], to run work only during a term.
 //! - [`metrics`]: metric names and `describe()`.
+//! - `testing` (feature `testing`, tests only): the fake Lease API server and `eventually`.
 //!
 //! # Usage
 //! ```no_run
@@ -44,6 +45,8 @@ pub mod identity;
 mod lease_api;
 pub mod metrics;
 mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use args::ElectionArgs;
 pub use config::{ConfigError, ElectionConfig, ElectionMode};

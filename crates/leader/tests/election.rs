@@ -15,7 +15,7 @@ use leader::{ConfigError, ElectionMode, LeaderState};
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
-use support::fake_api::{Entry, FakeApi, Partition};
+use leader::testing::{Entry, FakeApi, Partition};
 use support::{
     A, API_TIMEOUT, Candidate, Event, LD, NS, RD, RP, SETTLE, SLACK, Timeline, client, config,
     eventually, leader_among, lease_name,
@@ -141,6 +141,45 @@ async fn fake_api_speaks_real_lease_semantics_to_kube_client() {
         panic!("PUT with a resourceVersion on a missing Lease must fail")
     };
     assert_eq!(status.code, 404);
+}
+
+/// The kubeconfig route a spawned binary takes (`Config::infer()` with `KUBECONFIG`): kube 5
+/// accepts a plain-HTTP server from a kubeconfig, and the default namespace comes from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubeconfig_from_the_fake_drives_an_elector_over_plain_http() {
+    let fake = FakeApi::start().await;
+    let path = std::env::temp_dir().join(format!("{}.kubeconfig", lease_name("leader-test")));
+    fake.write_kubeconfig(&path, "ns-from-kubeconfig")
+        .expect("write kubeconfig");
+    let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("valid YAML");
+    let _ = std::fs::remove_file(&path);
+    let cfg = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("config from the kubeconfig");
+    assert_eq!(cfg.cluster_url.to_string(), format!("{}/", fake.url()));
+    assert_eq!(cfg.default_namespace, "ns-from-kubeconfig");
+    assert_eq!(cfg.proxy_url, None, "run tests without HTTPS_PROXY");
+
+    let lease = lease_name("kubeconfig");
+    let mut election = config(&lease, "k");
+    election.namespace = None; // from the kubeconfig, as in a binary without POD_NAMESPACE
+    let client = leader::election_client(cfg, API_TIMEOUT).expect("client builds");
+    let elector = leader::spawn(client, election).expect("valid config");
+    eventually(SETTLE, || async {
+        elector.state().is_leading().then_some(())
+    })
+    .await;
+    let spec = fake
+        .lease("ns-from-kubeconfig", &lease)
+        .and_then(|l| l.spec)
+        .expect("Lease created in the kubeconfig's namespace");
+    assert_eq!(holder(&spec), elector.identity());
+    elector.shutdown().await.expect("release");
+    let released = fake
+        .lease("ns-from-kubeconfig", &lease)
+        .and_then(|l| l.spec)
+        .expect("Lease kept");
+    assert_eq!(holder(&released), "");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

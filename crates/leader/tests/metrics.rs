@@ -11,7 +11,7 @@ use metrics::{
     SharedString, Unit,
 };
 
-use support::fake_api::{FakeApi, Partition};
+use leader::testing::{FakeApi, Partition};
 use support::{Candidate, SETTLE, Timeline, eventually, lease_name};
 
 /// Values by `name{label=value,…}` (labels sorted); histograms store their sample count.

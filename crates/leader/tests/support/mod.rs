@@ -1,10 +1,7 @@
-//! Shared setup for the election tests: the fake API server, candidates (an elector plus
-//! guarded work) that record a timeline, the safety checks over it, and `eventually`.
+//! Shared setup for the election tests: clients of the fake API server (`leader::testing`),
+//! candidates (an elector plus guarded work) that record a timeline, and the safety checks over it.
 #![allow(dead_code)] // each test binary uses a subset
 
-pub mod fake_api;
-
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,7 +11,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use fake_api::FakeApi;
+use leader::testing::FakeApi;
+pub use leader::testing::eventually;
 
 /// Namespace the harness's clients default to.
 pub const NS: &str = "ns1";
@@ -30,24 +28,6 @@ pub const A: Duration = Duration::from_millis(240);
 pub const SLACK: Duration = Duration::from_millis(300);
 /// Generous bound for "eventually someone leads" from a cold start or after a fault.
 pub const SETTLE: Duration = Duration::from_secs(5);
-
-/// Polls `probe` every 25 ms until it yields `Some`, or fails the test after `within`.
-pub async fn eventually<T, F: Future<Output = Option<T>>>(
-    within: Duration,
-    mut probe: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "condition not met within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
 
 /// A real `kube::Client` for one elector, over plain HTTP to the fake, marked with `x-elector`.
 pub fn client(fake: &FakeApi, elector: &str) -> kube::Client {

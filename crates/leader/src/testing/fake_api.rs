@@ -3,7 +3,8 @@
 //! It speaks the real REST protocol (routes, `Status` error bodies, `resourceVersion`
 //! preconditions, create-on-update) so a real `kube::Client` can drive it, and it has fault knobs
 //! that can be turned while a test runs, each optionally limited to one elector (told apart by
-//! the `x-elector` header the harness adds to each client).
+//! the `x-elector` header a test adds to each client; requests without it, e.g. from a spawned
+//! binary configured by [`FakeApi::write_kubeconfig`], only see the everyone-knobs).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,7 +29,6 @@ use tokio_util::sync::CancellationToken;
 
 /// What a partitioned elector experiences.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(dead_code)] // each test binary uses a subset
 pub enum Partition {
     /// Requests are never answered (the client's timeout fires).
     Hang,
@@ -74,11 +74,12 @@ impl Faults {
 
 /// One request as the fake saw it.
 #[derive(Clone, Debug)]
-#[allow(dead_code)] // each test binary reads a subset of fields
 pub struct Entry {
     /// When the request was answered (for writes: when it committed).
     pub at: Instant,
+    /// The request's method (GET, POST, PUT or DELETE).
     pub method: Method,
+    /// The request's `x-elector` header, if it had one.
     pub elector: Option<String>,
     /// HTTP status sent, or 0 if the connection was dropped / the request hung.
     pub status: u16,
@@ -120,9 +121,11 @@ impl Drop for FakeApi {
     }
 }
 
-#[allow(dead_code)] // each test binary uses a subset
 impl FakeApi {
     /// Binds 127.0.0.1:0 and serves until dropped.
+    ///
+    /// # Panics
+    /// If no local port can be bound, or outside a tokio runtime (it spawns the accept loop).
     pub async fn start() -> Self {
         let shared = Arc::new(Shared {
             store: Mutex::new(Store::default()),
@@ -150,8 +153,48 @@ impl FakeApi {
         Self { addr, shared, stop }
     }
 
+    /// The server's base URL, `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// A kubeconfig (YAML) whose current context points at this server over plain HTTP, with
+    /// no credentials and `namespace` as the default namespace.
+    ///
+    /// kube's `Config::infer()` (what [`crate::start`] uses) reads it when `KUBECONFIG` names
+    /// it. A kubeconfig-based config also takes `HTTPS_PROXY`/`https_proxy` from the
+    /// environment (`leader.md` §7 pitfall 7), so start such a process without them.
+    pub fn kubeconfig(&self, namespace: &str) -> String {
+        format!(
+            "apiVersion: v1
+kind: Config
+clusters:
+  - name: fake
+    cluster:
+      server: {url}
+users:
+  - name: fake
+    user: {{}}
+contexts:
+  - name: fake
+    context:
+      cluster: fake
+      user: fake
+      namespace: {namespace}
+current-context: fake
+preferences: {{}}
+",
+            url = self.url(),
+        )
+    }
+
+    /// Writes [`kubeconfig`](Self::kubeconfig) for `namespace` to `path`, for a spawned binary
+    /// run with `KUBECONFIG=<path>`.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn write_kubeconfig(&self, path: &std::path::Path, namespace: &str) -> std::io::Result<()> {
+        std::fs::write(path, self.kubeconfig(namespace))
     }
 
     /// Delay every answer (to `elector`, or to everyone).
@@ -171,6 +214,7 @@ impl FakeApi {
             .insert(elector.map(str::to_owned), (status, retry_after_secs));
     }
 
+    /// Stops the throttling `throttle` started (for `elector`, or the everyone-knob).
     pub fn clear_throttle(&self, elector: Option<&str>) {
         lock(&self.shared.faults)
             .throttle
@@ -198,6 +242,7 @@ impl FakeApi {
             .insert(elector.to_owned(), how);
     }
 
+    /// Ends `elector`'s partition.
     pub fn heal(&self, elector: &str) {
         lock(&self.shared.faults).partition.remove(elector);
     }
@@ -207,7 +252,7 @@ impl FakeApi {
         *lock(&self.shared.faults) = Faults::default();
     }
 
-    /// The stored Lease.
+    /// The stored Lease `ns/name`, if it exists.
     pub fn lease(&self, ns: &str, name: &str) -> Option<Lease> {
         lock(&self.shared.store)
             .leases
