@@ -9,6 +9,7 @@
 //! - [`mongo_url`]: the database named by `MONGODB_URL`.
 //! - [`bson_safe`]: numbers that BSON can hold (no decimals, NaN/±∞ → null), at every depth.
 //! - [`sink`]: the MongoDB client: indexes, fenced upserts, the fence document.
+//! - [`seed`]: a copy of the extractor's database (DDL, inserts) for tests and the local demo.
 //! - `testing` (feature `testing`): per-test MariaDB databases and a SecantusDB server.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -17,6 +18,7 @@ pub mod bson_safe;
 pub mod kline;
 pub mod mongo_url;
 pub mod mysql_url;
+pub mod seed;
 pub mod sink;
 pub mod source;
 #[cfg(feature = "testing")]

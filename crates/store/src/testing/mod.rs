@@ -16,12 +16,12 @@ use rust_decimal::Decimal;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, Executor};
 
-use crate::kline::{Kline, naive};
+use crate::kline::Kline;
 use crate::mysql_url::MysqlUri;
 use crate::timeframe::Timeframe;
 
 /// The extractor's DDL, copied verbatim from `shared/fixtures/extractor-schema.sql`.
-pub const EXTRACTOR_SCHEMA: &str = include_str!("extractor-schema.sql");
+pub const EXTRACTOR_SCHEMA: &str = crate::seed::EXTRACTOR_SCHEMA;
 
 /// Polls `probe` every 25 ms until it yields `Some`, or panics after `within`.
 pub async fn eventually<T, F: Future<Output = Option<T>>>(
@@ -90,16 +90,7 @@ impl MariaDb {
             .connect_with(opts)
             .await
             .expect("connect to the test database");
-        // Comments may hold semicolons: strip them before splitting into statements.
-        for stmt in without_comments(ddl)
-            .split(';')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            pool.execute(AssertSqlSafe(stmt.to_owned()))
-                .await
-                .expect("DDL");
-        }
+        crate::seed::apply_ddl(&pool, ddl).await.expect("DDL");
         let (base, _) = admin.rsplit_once('/').expect("URL with a path");
         MariaDb {
             url: format!("{base}/{name}"),
@@ -115,49 +106,10 @@ impl MariaDb {
 
     /// Inserts candles into the timeframe's table, as the extractor would (every column set).
     pub async fn insert(&self, tf: Timeframe, symbol: &str, rows: &[Kline]) {
-        for chunk in rows.chunks(500) {
-            let mut sql = format!(
-                "INSERT INTO {} (id, symbol, `timestamp`, open_time, close_time, `interval`, \
-                 open_price, high_price, low_price, close_price, volume, quote_asset_volume, \
-                 number_of_trades, taker_buy_base_asset_volume, taker_buy_quote_asset_volume, \
-                 price_change, price_change_percent, extracted_at, extractor_version, source) VALUES ",
-                tf.table()
-            );
-            let one = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,NULL,?,'1.0.0','binance-futures')";
-            sql.push_str(&vec![one; chunk.len()].join(","));
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for k in chunk {
-                q = q
-                    .bind(k.id.clone())
-                    .bind(symbol.to_owned())
-                    .bind(naive(k.timestamp))
-                    .bind(naive(k.open_time))
-                    .bind(naive(k.close_time))
-                    .bind(k.interval.clone())
-                    .bind(k.open)
-                    .bind(k.high)
-                    .bind(k.low)
-                    .bind(k.close)
-                    .bind(k.volume)
-                    .bind(k.quote_asset_volume)
-                    .bind(i32::try_from(k.number_of_trades).unwrap_or(i32::MAX))
-                    .bind(k.taker_buy_base)
-                    .bind(k.taker_buy_quote)
-                    .bind(k.close - k.open)
-                    .bind(naive(k.extracted_at));
-            }
-            q.execute(&self.pool).await.expect("insert klines");
-        }
+        crate::seed::insert_klines(&self.pool, tf, symbol, rows)
+            .await
+            .expect("insert klines");
     }
-}
-
-fn without_comments(s: &str) -> String {
-    s.lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .collect::<Vec<_>>()
-        .join("\n")
-        .trim()
-        .to_owned()
 }
 
 impl Drop for MariaDb {

@@ -1,0 +1,2 @@
+//! dm-demo: parse the command line and run it (see the `demo` crate).
+fn main() {}
