@@ -1,0 +1,36 @@
+//! dm-analytics: leader-elected market analytics over the extractor's klines
+//! (`analytics.md`), with results in MongoDB.
+//!
+//! # Layout
+//! - [`stats`]: the statistics conventions of §2 (pandas/numpy semantics; pure).
+//! - [`candle`]: the calculators' input.
+//! - [`options`]: the named options of §4.
+//! - [`metric`]: metric kinds, document content, skip reasons.
+//! - One module per metric of §3 (pure): [`volatility`], [`volume`], [`trend`], [`deviation`],
+//!   [`seasonality`], [`spread`], [`correlation`], [`regime`].
+//! - [`analysis`]: one timeframe's windows and calculators for every symbol (pure).
+//! - [`golden`]: Series A and B of §6.
+//! - [`csv`]: the candle files of `dm-analytics compute`; [`compute`]: its JSON output.
+//! - [`documents`]: the MongoDB documents and indexes (pure); [`write`]: writing them fenced.
+//! - [`config`]: the command line and environment; [`cycle`]: one cycle's reads and analysis;
+//!   [`schedule`]: `dm-analytics run` with election and retries; [`metrics`]: metric names.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod analysis;
+pub mod candle;
+pub mod correlation;
+pub mod deviation;
+pub mod golden;
+pub mod metric;
+pub mod options;
+pub mod regime;
+pub mod seasonality;
+pub mod spread;
+pub mod stats;
+pub mod trend;
+pub mod volatility;
+pub mod volume;
+
+#[cfg(test)]
+mod testdata;

@@ -1,0 +1,187 @@
+//! What every calculator returns: a metric document's fields and metadata (`analytics.md` §3),
+//! or the reason it was skipped.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value};
+
+/// The metrics, one MongoDB collection each (§5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// §3.1.
+    Volatility,
+    /// §3.2.
+    Volume,
+    /// §3.3.
+    Trend,
+    /// §3.4.
+    Deviation,
+    /// §3.5.
+    Seasonality,
+    /// §3.6 (disabled by default).
+    Spread,
+    /// §3.7, per symbol.
+    Correlation,
+    /// §3.8.
+    Regime,
+}
+
+impl Kind {
+    /// Every kind, in the order of §3.
+    pub const ALL: [Kind; 8] = [
+        Kind::Volatility,
+        Kind::Volume,
+        Kind::Trend,
+        Kind::Deviation,
+        Kind::Seasonality,
+        Kind::Spread,
+        Kind::Correlation,
+        Kind::Regime,
+    ];
+
+    /// The metric's name (`volatility`), a key of the `compute` output and a metric label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Kind::Volatility => "volatility",
+            Kind::Volume => "volume",
+            Kind::Trend => "trend",
+            Kind::Deviation => "deviation",
+            Kind::Seasonality => "seasonality",
+            Kind::Spread => "spread",
+            Kind::Correlation => "correlation",
+            Kind::Regime => "regime",
+        }
+    }
+
+    /// The collection (`analytics_volatility`).
+    pub const fn collection(self) -> &'static str {
+        match self {
+            Kind::Volatility => "analytics_volatility",
+            Kind::Volume => "analytics_volume",
+            Kind::Trend => "analytics_trend",
+            Kind::Deviation => "analytics_deviation",
+            Kind::Seasonality => "analytics_seasonality",
+            Kind::Spread => "analytics_spread",
+            Kind::Correlation => "analytics_correlation",
+            Kind::Regime => "analytics_regime",
+        }
+    }
+}
+
+/// The correlation matrix collection (§3.7).
+pub const MATRIX_COLLECTION: &str = "analytics_correlation_matrix";
+
+/// Why a metric produced no document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Skip {
+    /// Fewer candles than the metric's minimum.
+    TooFewCandles,
+    /// Correlation: fewer than two symbols qualify.
+    TooFewSymbols,
+    /// Correlation: the join on timestamp left fewer than 20 rows.
+    TooFewJoinedRows,
+    /// Regime: the same cycle has no volatility or volume result.
+    MissingInputs,
+}
+
+impl Skip {
+    /// Every reason.
+    pub const ALL: [Skip; 4] = [
+        Skip::TooFewCandles,
+        Skip::TooFewSymbols,
+        Skip::TooFewJoinedRows,
+        Skip::MissingInputs,
+    ];
+
+    /// The metric label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Skip::TooFewCandles => "too_few_candles",
+            Skip::TooFewSymbols => "too_few_symbols",
+            Skip::TooFewJoinedRows => "too_few_joined_rows",
+            Skip::MissingInputs => "missing_inputs",
+        }
+    }
+}
+
+/// `metadata` without `computed_at` (which is stamped when the document is written).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metadata {
+    /// `method`.
+    pub method: &'static str,
+    /// `window` (`"30d"`).
+    pub window: &'static str,
+    /// `parameters`.
+    pub parameters: Map<String, Value>,
+    /// `completeness`, capped to 0..100.
+    pub completeness: f64,
+    /// `options`: the §4 options that shaped this document.
+    pub options: Map<String, Value>,
+}
+
+/// One metric document's content: fields in the order of §3, the input's newest open time and
+/// the metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricDoc {
+    /// Which metric.
+    pub kind: Kind,
+    /// The open time of the newest input candle.
+    pub timestamp: DateTime<Utc>,
+    /// The fields of §3 (undefined values already 0 or null).
+    pub fields: Map<String, Value>,
+    /// The metadata.
+    pub metadata: Metadata,
+}
+
+/// Completeness n / divisor × 100, capped to 0..100 (§3).
+pub fn completeness(n: usize, divisor: f64) -> f64 {
+    (n as f64 / divisor * 100.0).clamp(0.0, 100.0)
+}
+
+/// A JSON number for a defined value, null for NaN/±∞.
+pub fn num_or_null(x: f64) -> Value {
+    if x.is_finite() {
+        Value::from(x)
+    } else {
+        Value::Null
+    }
+}
+
+/// A JSON number, 0.0 for NaN/±∞.
+pub fn num_or_zero(x: f64) -> Value {
+    Value::from(if x.is_finite() { x } else { 0.0 })
+}
+
+/// An RFC 3339 UTC instant, seconds precision unless sub-second.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+impl MetricDoc {
+    /// The `metadata` object, with `computed_at` as given.
+    pub fn metadata_json(&self, computed_at: Value) -> Map<String, Value> {
+        let m = &self.metadata;
+        let mut out = Map::new();
+        out.insert("method".into(), m.method.into());
+        out.insert("window".into(), m.window.into());
+        out.insert("parameters".into(), Value::Object(m.parameters.clone()));
+        out.insert("completeness".into(), num_or_zero(m.completeness));
+        out.insert("computed_at".into(), computed_at);
+        out.insert("options".into(), Value::Object(m.options.clone()));
+        out
+    }
+
+    /// The `compute` output object: the fields of §3 plus `metadata`.
+    pub fn to_json(&self, computed_at: DateTime<Utc>) -> Value {
+        let mut out = self.fields.clone();
+        out.insert(
+            "metadata".into(),
+            Value::Object(self.metadata_json(rfc3339(computed_at).into())),
+        );
+        Value::Object(out)
+    }
+}
+
+/// Builds a JSON object from `(key, value)` pairs in order.
+pub fn object<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
