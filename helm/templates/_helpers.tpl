@@ -124,6 +124,9 @@ readinessProbe:
 {{- if le (mul 10 (int $le.renewDeadlineSeconds)) (mul 12 (int $le.retryPeriodSeconds)) }}
 {{- fail (printf "schedulers.leaderElection: renewDeadlineSeconds (%d) must be longer than 1.2 x retryPeriodSeconds (%d)" (int $le.renewDeadlineSeconds) (int $le.retryPeriodSeconds)) }}
 {{- end }}
+{{- if and (include "data-manager.auditorEnabled" .) (include "data-manager.analyticsEnabled" .) (eq .Values.schedulers.auditor.leaseName .Values.schedulers.analytics.leaseName) }}
+{{- fail (printf "schedulers: auditor and analytics need different leaseName values (both are %q), or one replica would lead both" .Values.schedulers.auditor.leaseName) }}
+{{- end }}
 {{- end }}
 
 {{/* Non-secret settings of one scheduler, as ConfigMap data; args: (list $ "auditor") */}}
@@ -150,7 +153,6 @@ readinessProbe:
 {{- $_ := set $data "AUDIT_INTERVAL" (toString (int $s.intervalSeconds)) }}
 {{- $_ := set $data "AUDIT_TIMEFRAMES" $s.timeframes }}
 {{- else }}
-{{- $_ := set $data "ENABLE_ANALYTICS" "true" }}
 {{- $_ := set $data "ANALYTICS_INTERVAL" (toString (int $s.intervalSeconds)) }}
 {{- $_ := set $data "ANALYTICS_TIMEFRAMES" $s.timeframes }}
 {{- end }}
