@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NEXTEST := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo yes)
 
-.PHONY: help build test lint fmt bench bench-parse bench-e2e bench-audit bench-failover demo services clean
+.PHONY: help build test lint fmt bench bench-parse bench-e2e bench-audit bench-failover demo services images chart test-deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -23,6 +23,7 @@ else
 	$(CARGO) test --workspace --no-fail-fast
 endif
 	$(CARGO) test --workspace --doc
+	tests/deploy/run.sh
 
 lint: ## rustfmt check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
@@ -44,6 +45,19 @@ bench-audit: services ## dm-auditor: one 30-day audit vs the bare MySQL read (13
 
 bench-failover: ## Lease failover after a crash and hand-over after a release (fake API server)
 	$(CARGO) run --release -p leader --example failover
+
+IMAGE_TAG ?= $(shell sed -n 's/^appVersion: *"\(.*\)"/\1/p' helm/Chart.yaml)
+
+images: ## Build both container images (needs a Docker engine)
+	docker build -f Dockerfile.consumer -t ghcr.io/petrosa/data-manager-consumer:$(IMAGE_TAG) .
+	docker build -f Dockerfile.scheduler -t ghcr.io/petrosa/data-manager-scheduler:$(IMAGE_TAG) .
+
+chart: ## Lint the Helm chart (strict), render it into rendered/ and validate every manifest
+	@tests/deploy/setup.sh
+	.venv-helm/bin/python tests/deploy/chart.py $(if $(VALUES),-f $(VALUES))
+
+test-deploy: ## The chart and Dockerfile checks (Helm v4 SDK + kubernetes-validate in .venv-helm)
+	tests/deploy/run.sh
 
 demo: services ## Run dm-consumer against local NATS, fed by dm-loadgen (Ctrl-C to stop)
 	@deploy/local/demo.sh $(ARGS)
