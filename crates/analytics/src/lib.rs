@@ -19,18 +19,26 @@
 
 pub mod analysis;
 pub mod candle;
+pub mod compute;
+pub mod config;
 pub mod correlation;
+pub mod csv;
+pub mod cycle;
 pub mod deviation;
+pub mod documents;
 pub mod golden;
 pub mod metric;
+pub mod metrics;
 pub mod options;
 pub mod regime;
+pub mod schedule;
 pub mod seasonality;
 pub mod spread;
 pub mod stats;
 pub mod trend;
 pub mod volatility;
 pub mod volume;
+pub mod write;
 
 #[cfg(test)]
 mod testdata;

@@ -236,18 +236,29 @@ pub fn entropy(counts: &[u64], n: usize) -> f64 {
         .sum::<f64>()
 }
 
-/// |DFT(x)_k|² for k = 0 … m−1 (a plain DFT; the twiddle angle is reduced modulo n first so
-/// it stays accurate for long series).
+/// |DFT(x)_k|² for k = 0 … m−1 (a plain DFT over a twiddle table; the angle of (k·t mod n)
+/// is exact in its index, so long series stay accurate).
 pub fn dft_power(xs: &[f64], m: usize) -> Vec<f64> {
     let n = xs.len();
     let tau = std::f64::consts::TAU;
+    let table: Vec<(f64, f64)> = (0..n)
+        .map(|j| {
+            let angle = tau * j as f64 / n as f64;
+            (angle.cos(), angle.sin())
+        })
+        .collect();
     (0..m.min(n))
         .map(|k| {
             let (mut re, mut im) = (0.0, 0.0);
-            for (t, x) in xs.iter().enumerate() {
-                let angle = tau * ((k * t) % n) as f64 / n as f64;
-                re += x * angle.cos();
-                im -= x * angle.sin();
+            let mut j = 0usize;
+            for x in xs {
+                let (c, s) = table[j];
+                re += x * c;
+                im -= x * s;
+                j += k;
+                if j >= n {
+                    j -= n;
+                }
             }
             re * re + im * im
         })

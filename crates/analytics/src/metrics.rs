@@ -1,0 +1,105 @@
+//! dm-analytics' metrics, defined once.
+//!
+//! | Name | Type | Labels | Meaning |
+//! |---|---|---|---|
+//! | `data_manager_analytics_cycle_seconds` | histogram | – | duration of a cycle (read, compute, write) |
+//! | `data_manager_analytics_cycles_total` | counter | `outcome` = ok / source_error / sink_error / fenced | cycles by outcome |
+//! | `data_manager_analytics_documents_written_total` | counter | `metric` | documents upserted |
+//! | `data_manager_analytics_skipped_total` | counter | `metric`, `reason` | metrics skipped for insufficient data |
+//! | `data_manager_analytics_leader_status` | gauge | – | 1 while this process leads and computes |
+//! | `data_manager_analytics_last_success_timestamp_seconds` | gauge | – | Unix time of the last written cycle |
+
+use std::collections::BTreeMap;
+
+use crate::metric::{Kind, Skip};
+
+/// Cycle duration histogram.
+pub const CYCLE_SECONDS: &str = "data_manager_analytics_cycle_seconds";
+/// Cycles by outcome.
+pub const CYCLES: &str = "data_manager_analytics_cycles_total";
+/// Documents written by metric.
+pub const DOCUMENTS_WRITTEN: &str = "data_manager_analytics_documents_written_total";
+/// Skipped metrics by metric and reason.
+pub const SKIPPED: &str = "data_manager_analytics_skipped_total";
+/// 1 while leading.
+pub const LEADER_STATUS: &str = "data_manager_analytics_leader_status";
+/// Unix time of the last successful cycle.
+pub const LAST_SUCCESS: &str = "data_manager_analytics_last_success_timestamp_seconds";
+
+/// The `metric` label of the correlation matrix documents.
+pub const MATRIX_LABEL: &str = "correlation_matrix";
+
+/// How a cycle ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Read, computed and written.
+    Ok,
+    /// MySQL failed.
+    SourceError,
+    /// Mongo failed.
+    SinkError,
+    /// A newer leader term wrote first.
+    Fenced,
+}
+
+impl Outcome {
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::SourceError => "source_error",
+            Outcome::SinkError => "sink_error",
+            Outcome::Fenced => "fenced",
+        }
+    }
+}
+
+/// Registers names, help and units, and zeroes the labelled series.
+pub fn describe() {
+    metrics::describe_histogram!(
+        CYCLE_SECONDS,
+        metrics::Unit::Seconds,
+        "Duration of an analytics cycle"
+    );
+    metrics::describe_counter!(CYCLES, "Analytics cycles by outcome");
+    metrics::describe_counter!(DOCUMENTS_WRITTEN, "Metric documents upserted, by metric");
+    metrics::describe_counter!(
+        SKIPPED,
+        "Metrics skipped for insufficient data, by metric and reason"
+    );
+    metrics::describe_gauge!(LEADER_STATUS, "1 while this replica leads analytics");
+    metrics::describe_gauge!(
+        LAST_SUCCESS,
+        metrics::Unit::Seconds,
+        "Unix time of the last successful cycle"
+    );
+    for o in [
+        Outcome::Ok,
+        Outcome::SourceError,
+        Outcome::SinkError,
+        Outcome::Fenced,
+    ] {
+        metrics::counter!(CYCLES, "outcome" => o.as_str()).absolute(0);
+    }
+    metrics::gauge!(LEADER_STATUS).set(0.0);
+}
+
+/// Counts a finished cycle.
+pub fn cycle(outcome: Outcome, seconds: f64) {
+    metrics::counter!(CYCLES, "outcome" => outcome.as_str()).increment(1);
+    metrics::histogram!(CYCLE_SECONDS).record(seconds);
+}
+
+/// Counts written documents per metric label.
+pub fn written(counts: &BTreeMap<&'static str, u64>) {
+    for (label, n) in counts {
+        metrics::counter!(DOCUMENTS_WRITTEN, "metric" => *label).increment(*n);
+    }
+}
+
+/// Counts skipped metrics.
+pub fn skipped(counts: &BTreeMap<(Kind, Skip), u64>) {
+    for ((k, r), n) in counts {
+        metrics::counter!(SKIPPED, "metric" => k.as_str(), "reason" => r.as_str()).increment(*n);
+    }
+}
