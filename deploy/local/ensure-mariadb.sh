@@ -3,7 +3,12 @@
 # password can log in over TCP and use database `test` (test-services.md §3).
 # Installs it from the distribution's packages when absent, starts it when not running, and fixes
 # Debian's unix-socket-only root authentication. Idempotent. Prints one line of what it did.
+#   --install-only   install the packages if absent and fix root's login if the server is up,
+#                    but start nothing (dm-demo starts and stops it)
 set -euo pipefail
+
+install_only=no
+[ "${1:-}" = "--install-only" ] && install_only=yes
 
 port="${MARIADB_PORT:-3306}"
 sudo=""
@@ -14,6 +19,15 @@ tcp_login() { mariadb --protocol=TCP -h 127.0.0.1 -P "$port" -u root -e 'SELECT 
 client() { command -v mariadb >/dev/null 2>&1; }
 
 did=""
+if [ "$install_only" = yes ] && ! listening; then
+  if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
+    echo "mariadb: installing mariadb-server from the distribution's packages"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mariadb-server mariadb-client >/dev/null
+  fi
+  echo "mariadb: installed, not running (dm-demo starts it)"
+  exit 0
+fi
 if ! listening; then
   bin="$(command -v mariadbd || true)"
   [ -n "$bin" ] || { [ -x /usr/sbin/mariadbd ] && bin=/usr/sbin/mariadbd; } || true

@@ -2,7 +2,11 @@
 # Makes sure a NATS server (with JetStream) listens on 127.0.0.1:${NATS_PORT:-4222}.
 # Installs it from the distribution's packages when absent and starts it when not running.
 # Idempotent: does nothing when the port already answers. Prints one line of what it did.
+#   --install-only   install the package if absent, start nothing (dm-demo starts and stops it)
 set -euo pipefail
+
+install_only=no
+[ "${1:-}" = "--install-only" ] && install_only=yes
 
 port="${NATS_PORT:-4222}"
 store="${NATS_STORE_DIR:-/var/lib/nats-server}"
@@ -12,7 +16,7 @@ sudo=""
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
 
-if listening; then
+if [ "$install_only" = no ] && listening; then
   echo "nats: already listening on 127.0.0.1:$port"
   exit 0
 fi
@@ -24,6 +28,11 @@ if [ -z "$bin" ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nats-server >/dev/null
   bin="$(command -v nats-server || echo /usr/sbin/nats-server)"
+fi
+
+if [ "$install_only" = yes ]; then
+  echo "nats: $bin installed"
+  exit 0
 fi
 
 $sudo mkdir -p "$store"

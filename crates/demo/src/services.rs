@@ -137,7 +137,33 @@ pub async fn mariadb(port: u16, dir: &Path) -> Result<(Service, Option<Proc>), S
     ]);
     let mut p = Proc::spawn("mariadbd", cmd, dir)?;
     wait_listening(&mut p, "mariadb", port).await?;
+    fix_root_login(port).await;
     Ok((service("mariadb", url, true), Some(p)))
+}
+
+/// Debian's fresh MariaDB lets root in through the unix socket only (ERROR 1698 over TCP).
+/// The fix of `test-services.md` §3, as `deploy/local/ensure-mariadb.sh` applies it; needs the
+/// `mariadb` client and the OS root user, and is skipped when TCP login already works.
+async fn fix_root_login(port: u16) {
+    let tcp_login = || {
+        Command::new("mariadb")
+            .args(["--protocol=TCP", "-h", "127.0.0.1", "-P", &port.to_string()])
+            .args(["-u", "root", "-e", "SELECT 1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+    };
+    if tcp_login().await.is_ok_and(|s| s.success()) {
+        return;
+    }
+    let _ = Command::new("mariadb")
+        .args(["-u", "root", "-e"])
+        .arg(
+            "ALTER USER root@localhost IDENTIFIED VIA mysql_native_password \
+             USING PASSWORD('') OR unix_socket;",
+        )
+        .status()
+        .await;
 }
 
 /// Our own SecantusDB on a free port, in memory, started from the project's virtualenv.
