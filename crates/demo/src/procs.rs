@@ -18,6 +18,7 @@ pub struct Proc {
     /// Where its stdout and stderr go.
     pub log: PathBuf,
     child: Child,
+    signal: &'static str,
 }
 
 /// How a child ended.
@@ -61,7 +62,15 @@ impl Proc {
             name: name.to_owned(),
             log,
             child,
+            signal: "-TERM",
         })
+    }
+
+    /// Stop with SIGINT instead of SIGTERM (dm-loadgen stops on Ctrl-C only).
+    #[must_use]
+    pub fn stopped_by_sigint(mut self) -> Proc {
+        self.signal = "-INT";
+        self
     }
 
     /// The child's PID (`None` once it has been reaped).
@@ -74,12 +83,13 @@ impl Proc {
         self.child.try_wait().ok().flatten()
     }
 
-    /// Sends SIGTERM to this PID, waits up to 25 s, then kills it.
+    /// Sends SIGTERM (or SIGINT, see [`Proc::stopped_by_sigint`]) to this PID, waits up to
+    /// 25 s, then kills it.
     pub async fn stop(mut self) -> Exit {
         if let Some(pid) = self.child.id() {
             // `kill` keeps this crate free of `unsafe` (no libc::kill).
             let _ = Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
+                .args([self.signal, &pid.to_string()])
                 .status()
                 .await;
         }

@@ -186,7 +186,7 @@ async fn keep_running(
         .env("NATS_CONSUMER_SUBJECT", subject());
     stack
         .children
-        .push(Proc::spawn("dm-loadgen-keep", cmd, run_dir)?);
+        .push(Proc::spawn("dm-loadgen", cmd, run_dir)?.stopped_by_sigint());
     step(format!(
         "running until Ctrl-C: publishing {} msg/s, audits every {} s, analytics every {} s \
          (try: curl -s {})",
