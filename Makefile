@@ -59,7 +59,7 @@ chart: ## Lint the Helm chart (strict), render it into rendered/ and validate ev
 test-deploy: ## The chart and Dockerfile checks (Helm v4 SDK + kubernetes-validate in .venv-helm)
 	tests/deploy/run.sh
 
-demo: services ## Run dm-consumer against local NATS, fed by dm-loadgen (Ctrl-C to stop)
+demo: ## The whole pipeline on one machine: seeded MySQL, consumer+loadgen, auditor, analytics; a summary, then stop (ARGS=--keep to stay up)
 	@deploy/local/demo.sh $(ARGS)
 
 clean: ## Remove build output

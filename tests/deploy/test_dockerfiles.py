@@ -15,7 +15,8 @@ from conftest import REPO, SCHEDULERS_ON, chart_defaults, pod_specs, render, wor
 
 IMAGES = {
     "Dockerfile.consumer": {"bins": ["dm-consumer"], "deployments": ["data-manager-consumer"]},
-    "Dockerfile.scheduler": {"bins": ["dm-auditor", "dm-analytics"],
+    # dm-demo rides along for docker-compose's one-shot `seed` service (deploy/docker-compose.yml).
+    "Dockerfile.scheduler": {"bins": ["dm-auditor", "dm-analytics", "dm-demo"],
                              "deployments": ["data-manager-auditor", "data-manager-analytics"]},
 }
 
