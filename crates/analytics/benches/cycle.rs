@@ -59,6 +59,7 @@ fn bench(c: &mut Criterion) {
         }
         db
     });
+    let _guard = rt.enter(); // the pool spawns its reaper on the runtime
     let source = KlineSource::connect_lazy(db.options(), Duration::from_secs(30));
     let settings = Settings {
         symbols: SYMBOLS.iter().map(|s| (*s).to_owned()).collect(),
