@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NEXTEST := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo yes)
 
-.PHONY: help build test lint fmt bench bench-parse bench-e2e bench-audit bench-failover demo services images chart test-deploy clean
+.PHONY: help build test lint fmt bench bench-parse bench-e2e bench-audit bench-analytics bench-failover demo services images chart test-deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -32,7 +32,7 @@ lint: ## rustfmt check and clippy with warnings as errors
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
-bench: bench-parse bench-e2e bench-audit bench-failover ## All benchmarks (see BENCHMARKS.md)
+bench: bench-parse bench-e2e bench-audit bench-analytics bench-failover ## All benchmarks (see BENCHMARKS.md)
 
 bench-parse: ## events::parse vs serde_json IgnoredAny on the realistic mix
 	$(CARGO) bench -p events --bench parse
@@ -42,6 +42,9 @@ bench-e2e: services ## dm-consumer vs a count-only subscriber through a local na
 
 bench-audit: services ## dm-auditor: one 30-day audit vs the bare MySQL read (137k rows)
 	$(CARGO) bench -p auditor --bench audit
+
+bench-analytics: services ## dm-analytics: one cycle (10 symbols, 90 days of 1h) vs the bare MySQL read
+	$(CARGO) bench -p analytics --bench cycle
 
 bench-failover: ## Lease failover after a crash and hand-over after a release (fake API server)
 	$(CARGO) run --release -p leader --example failover
