@@ -475,21 +475,62 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Skips one value, checking its grammar.
+    /// Skips one value, checking its grammar. Strings and numbers, most of every message, are
+    /// handled inline; containers and literals take the out-of-line path.
+    #[inline(always)]
     fn skip_value(&mut self, depth: usize) -> Result<()> {
         match self.peek() {
             Some(b'"') => self.skip_string().map(|_| ()),
-            Some(b'{') => {
-                let mut sink = Fields::empty(self.text);
-                self.object(depth, &mut sink, None)
-            }
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => self.skip_other(depth),
+        }
+    }
+
+    #[inline(never)]
+    fn skip_other(&mut self, depth: usize) -> Result<()> {
+        match self.peek() {
+            Some(b'{') => self.skip_object(depth),
             Some(b'[') => self.array(depth),
             Some(b't') => self.literal(b"true"),
             Some(b'f') => self.literal(b"false"),
             Some(b'n') => self.literal(b"null"),
-            Some(b'-' | b'0'..=b'9') => self.number(),
             Some(_) => Err(self.error("expected a value")),
             None => Err(self.error("unexpected end of input")),
+        }
+    }
+
+    /// An object nobody reads (a nested value): keys are checked as strings, not classified.
+    fn skip_object(&mut self, depth: usize) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(self.error("nesting too deep"));
+        }
+        self.pos += 1; // '{'
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            if self.peek() != Some(b'"') {
+                return Err(self.error("expected a string key"));
+            }
+            self.skip_string()?;
+            self.skip_ws();
+            self.expect(b':', "expected ':'")?;
+            self.skip_ws();
+            self.skip_value(depth + 1)?;
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.skip_ws();
+                }
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.error("expected ',' or '}'")),
+            }
         }
     }
 
