@@ -5,7 +5,8 @@
 //! drops), so the publisher keeps at most `WINDOW` messages ahead of the subscriber's reported
 //! progress (`test-services.md` §7.3). Throughput is measured between 10 % and 90 % progress;
 //! CPU is read from /proc over the same span, peak RSS from VmHWM. A run is valid only if the
-//! subscriber counted every message.
+//! subscriber counted every message. Both subscribers report progress every 10 ms, so the
+//! window throttles them alike.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -21,6 +22,9 @@ const POOL: usize = 20_000;
 const WINDOW: u64 = 20_000;
 const CAPACITY: &str = "65536";
 const NOW_MS: i64 = 1_761_055_392_345;
+/// How often each subscriber's progress reaches the publisher (baseline: a progress message;
+/// dm-consumer: its FLUSH_INTERVAL, scraped from /metrics at twice that rate).
+const PROGRESS_EVERY: Duration = Duration::from_millis(10);
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -53,17 +57,28 @@ fn count_only(url: &str, subject: &str, progress: &str) {
             .publish(progress.to_owned(), "0".into())
             .await
             .expect("ready");
-        let mut n = 0u64;
+        // Progress is reported on a timer, like dm-consumer's metrics flush, so both
+        // subscribers give the publisher equally fresh progress.
+        let counted = Arc::new(AtomicU64::new(0));
+        let reporter = {
+            let (client, progress, counted) =
+                (client.clone(), progress.to_owned(), Arc::clone(&counted));
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(PROGRESS_EVERY);
+                loop {
+                    tick.tick().await;
+                    let n = counted.load(Ordering::Relaxed).to_string();
+                    if client.publish(progress.clone(), n.into()).await.is_err() {
+                        break;
+                    }
+                }
+            })
+        };
         while let Some(msg) = sub.next().await {
-            n += 1;
             std::hint::black_box(&msg.payload);
-            if n.is_multiple_of(1000) {
-                client
-                    .publish(progress.to_owned(), n.to_string().into())
-                    .await
-                    .expect("progress");
-            }
+            counted.fetch_add(1, Ordering::Relaxed);
         }
+        reporter.abort();
     });
 }
 
@@ -249,7 +264,7 @@ async fn run() {
     let _ = baseline.kill();
     let _ = baseline.wait();
 
-    // dm-consumer: progress from its own metrics, flushed every 20 ms for the benchmark.
+    // dm-consumer: progress from its own metrics, flushed every 10 ms for the benchmark.
     let metrics_port = free_port();
     let subject = "bench.consumer";
     let mut consumer = Command::new(env!("CARGO_BIN_EXE_dm-consumer"))
@@ -259,7 +274,7 @@ async fn run() {
         .env("NATS_SUBSCRIPTION_CAPACITY", CAPACITY)
         .env("METRICS_PORT", metrics_port.to_string())
         .env("METRICS_HOST", "127.0.0.1")
-        .env("FLUSH_INTERVAL", "20ms")
+        .env("FLUSH_INTERVAL", "10ms")
         .env("LOG_LEVEL", "WARN")
         .stdout(Stdio::null())
         .spawn()
@@ -275,7 +290,7 @@ async fn run() {
             if let Some(n) = scrape_received(metrics_port) {
                 p.fetch_max(n, Ordering::Relaxed);
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(PROGRESS_EVERY / 2);
         }
     });
     let ours = drive(
