@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use runtime::config::{AdminArgs, LogArgs, Seconds};
+pub use runtime::config::ConfigError;
+use runtime::config::{AdminArgs, LogArgs, Seconds, invalid};
 use runtime::redact::SecretUrl;
 
 /// Settings for dm-consumer.
@@ -122,23 +123,6 @@ pub struct NatsArgs {
         default_value_t = 32_768
     )]
     pub subscription_capacity: usize,
-}
-
-/// A setting that parsed but breaks a rule.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{var}: {reason}")]
-pub struct ConfigError {
-    /// The environment variable (or flag) at fault.
-    pub var: &'static str,
-    /// The rule it broke.
-    pub reason: String,
-}
-
-fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        var,
-        reason: reason.into(),
-    }
 }
 
 /// A NATS subject or queue token: non-empty, no whitespace, no empty tokens.

@@ -1,4 +1,5 @@
-//! Argument groups shared by every binary, and the value types their flags parse into.
+//! Argument groups shared by every binary, the value types their flags parse into, and the
+//! error a setting that breaks a rule is reported with.
 //!
 //! Every field reads an environment variable (the spec's names) and a `--flag`; a bad value is
 //! reported by clap with the variable's name before anything connects.
@@ -105,6 +106,45 @@ impl FromStr for Flag {
             _ => Err(BadFlag(s.to_owned())),
         }
     }
+}
+
+/// The service's probe cadence and drain deadline.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServiceArgs {
+    /// How often MySQL and Mongo are probed for readiness.
+    #[arg(long = "probe-interval", env = "PROBE_INTERVAL", default_value = "10s")]
+    pub probe_interval: Seconds,
+
+    /// How long a SIGTERM drain may take (keep it below terminationGracePeriodSeconds).
+    #[arg(long = "shutdown-grace", env = "SHUTDOWN_GRACE", default_value = "20s")]
+    pub shutdown_grace: Seconds,
+}
+
+/// A setting that parsed but breaks a rule; names the variable, so the operator knows what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable (or flag) at fault.
+    pub var: &'static str,
+    /// The rule it broke.
+    pub reason: String,
+}
+
+/// The [`ConfigError`] for `var` breaking a rule.
+pub fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        reason: reason.into(),
+    }
+}
+
+/// The non-empty, trimmed items of a comma-separated list, in order.
+pub fn list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[cfg(test)]
