@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use runtime::config::{AdminArgs, Flag, LogArgs, Seconds};
-use runtime::redact::SecretUrl;
+pub use runtime::config::ConfigError;
+use runtime::config::{AdminArgs, Flag, LogArgs, Seconds, ServiceArgs, invalid, list};
+use scheduler::config::cadence;
 use store::Timeframe;
+use store::config::{StoreArgs, timeframes};
 
 use crate::options::{
     Annualization, CorrelationInput, Options, RegimeOrder, SeasonalHour, SpreadSource, WindowMode,
@@ -53,32 +55,12 @@ pub struct RunArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub options: OptionArgs,
-
-    /// The extractor's MySQL (`mysql://` or SQLAlchemy `mysql+pymysql://`); never logged.
-    #[arg(
-        long = "mysql-uri",
-        env = "MYSQL_URI",
-        default_value = "mysql://root@localhost:3306/petrosa_data_manager",
-        hide_env_values = true
-    )]
-    pub mysql_uri: SecretUrl,
-
-    /// Where results go; the database is the URL path (default `petrosa_data_manager`).
-    #[arg(
-        long = "mongodb-url",
-        env = "MONGODB_URL",
-        default_value = "mongodb://localhost:27017/",
-        hide_env_values = true
-    )]
-    pub mongodb_url: SecretUrl,
-
-    /// Symbols (comma-separated), in the order they are analysed.
-    #[arg(
-        long = "supported-pairs",
-        env = "SUPPORTED_PAIRS",
-        default_value = "BTCUSDT,ETHUSDT,BNBUSDT,ADAUSDT,SOLUSDT"
-    )]
-    pub supported_pairs: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub service: ServiceArgs,
 
     /// Timeframes (case-sensitive), in the order they are analysed.
     #[arg(
@@ -111,18 +93,6 @@ pub struct RunArgs {
         default_value = "true"
     )]
     pub enabled: Flag,
-
-    /// How often MySQL and Mongo are probed for readiness.
-    #[arg(long = "probe-interval", env = "PROBE_INTERVAL", default_value = "10s")]
-    pub probe_interval: Seconds,
-
-    /// How long a SIGTERM drain may take (keep it below terminationGracePeriodSeconds).
-    #[arg(long = "shutdown-grace", env = "SHUTDOWN_GRACE", default_value = "20s")]
-    pub shutdown_grace: Seconds,
-
-    /// Timeout of one database call (a scan: per row).
-    #[arg(long = "db-timeout", env = "DB_TIMEOUT", default_value = "30s")]
-    pub db_timeout: Seconds,
 }
 
 /// The options of `analytics.md` §4 as environment variables (all parity by default).
@@ -222,23 +192,6 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|e| format!("`{s}` is not an RFC 3339 instant: {e}"))
 }
 
-/// A setting that breaks a rule; names the variable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{var}: {reason}")]
-pub struct ConfigError {
-    /// The environment variable.
-    pub var: &'static str,
-    /// What is wrong.
-    pub reason: String,
-}
-
-fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        var,
-        reason: reason.into(),
-    }
-}
-
 /// The validated settings of `run`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -252,34 +205,15 @@ pub struct Settings {
     pub db_timeout: Duration,
 }
 
-fn list(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|x| !x.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 impl RunArgs {
     /// Validates and resolves the settings.
     ///
     /// # Errors
     /// [`ConfigError`] naming the variable that breaks a rule.
     pub fn validate(&self) -> Result<Settings, ConfigError> {
-        let mut timeframes = Vec::new();
-        for t in list(&self.timeframes) {
-            let tf: Timeframe = t.parse().map_err(|e: store::timeframe::BadTimeframe| {
-                invalid("ANALYTICS_TIMEFRAMES", e.to_string())
-            })?;
-            if !timeframes.contains(&tf) {
-                timeframes.push(tf);
-            }
-        }
-        if timeframes.is_empty() {
-            return Err(invalid("ANALYTICS_TIMEFRAMES", "no timeframe given"));
-        }
+        let timeframes = timeframes(&self.timeframes, "ANALYTICS_TIMEFRAMES")?;
         let mut symbols: Vec<String> = Vec::new();
-        for s in list(&self.supported_pairs) {
+        for s in list(&self.store.supported_pairs) {
             let s = s.to_ascii_uppercase();
             if !s.chars().all(|c| c.is_ascii_alphanumeric()) {
                 return Err(invalid("SUPPORTED_PAIRS", format!("`{s}` is not a symbol")));
@@ -291,22 +225,18 @@ impl RunArgs {
         if symbols.is_empty() {
             return Err(invalid("SUPPORTED_PAIRS", "no symbol given"));
         }
-        if self.interval.0 < Duration::from_secs(1) {
-            return Err(invalid("ANALYTICS_INTERVAL", "must be ≥ 1s"));
-        }
-        if self.retry_min.0.is_zero() {
-            return Err(invalid("ANALYTICS_RETRY_MIN", "must be > 0"));
-        }
-        if self.db_timeout.0.is_zero() {
-            return Err(invalid("DB_TIMEOUT", "must be > 0"));
-        }
-        store::mysql_url::MysqlUri::parse(self.mysql_uri.expose())
-            .map_err(|e| invalid("MYSQL_URI", e.to_string()))?;
+        cadence(
+            self.interval.0,
+            "ANALYTICS_INTERVAL",
+            self.retry_min.0,
+            "ANALYTICS_RETRY_MIN",
+        )?;
+        self.store.validate()?;
         Ok(Settings {
             symbols,
             timeframes,
             options: self.options.options(),
-            db_timeout: self.db_timeout.0,
+            db_timeout: self.store.db_timeout.0,
         })
     }
 }

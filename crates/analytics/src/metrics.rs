@@ -29,32 +29,17 @@ pub const LAST_SUCCESS: &str = "data_manager_analytics_last_success_timestamp_se
 /// The `metric` label of the correlation matrix documents.
 pub const MATRIX_LABEL: &str = "correlation_matrix";
 
-/// How a cycle ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Read, computed and written.
-    Ok,
-    /// MySQL failed.
-    SourceError,
-    /// Mongo failed.
-    SinkError,
-    /// A newer leader term wrote first.
-    Fenced,
-}
+pub use scheduler::Outcome;
 
-impl Outcome {
-    /// The label value.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::SourceError => "source_error",
-            Outcome::SinkError => "sink_error",
-            Outcome::Fenced => "fenced",
-        }
-    }
-}
+/// The cycle metrics the scheduler records.
+pub const CYCLE: scheduler::CycleMetrics = scheduler::CycleMetrics {
+    cycle_seconds: CYCLE_SECONDS,
+    cycles: CYCLES,
+    last_success: LAST_SUCCESS,
+    leader_status: LEADER_STATUS,
+};
 
-/// Registers names, help and units, and zeroes the labelled series.
+/// Registers names, help and units (the scheduler zeroes the cycle series).
 pub fn describe() {
     metrics::describe_histogram!(
         CYCLE_SECONDS,
@@ -73,21 +58,6 @@ pub fn describe() {
         metrics::Unit::Seconds,
         "Unix time of the last successful cycle"
     );
-    for o in [
-        Outcome::Ok,
-        Outcome::SourceError,
-        Outcome::SinkError,
-        Outcome::Fenced,
-    ] {
-        metrics::counter!(CYCLES, "outcome" => o.as_str()).absolute(0);
-    }
-    metrics::gauge!(LEADER_STATUS).set(0.0);
-}
-
-/// Counts a finished cycle.
-pub fn cycle(outcome: Outcome, seconds: f64) {
-    metrics::counter!(CYCLES, "outcome" => outcome.as_str()).increment(1);
-    metrics::histogram!(CYCLE_SECONDS).record(seconds);
 }
 
 /// Counts written documents per metric label.

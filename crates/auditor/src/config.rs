@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use runtime::config::{AdminArgs, Flag, LogArgs, Seconds};
-use runtime::redact::SecretUrl;
+pub use runtime::config::ConfigError;
+use runtime::config::{AdminArgs, Flag, LogArgs, Seconds, ServiceArgs, invalid, list};
+use scheduler::config::cadence;
 use store::Timeframe;
+use store::config::{StoreArgs, timeframes};
 
 use crate::score::Profile;
 
@@ -72,13 +74,9 @@ pub struct RunArgs {
     )]
     pub enabled: Flag,
 
-    /// How often MySQL and Mongo are probed for readiness.
-    #[arg(long = "probe-interval", env = "PROBE_INTERVAL", default_value = "10s")]
-    pub probe_interval: Seconds,
-
-    /// How long a SIGTERM drain may take (keep it below terminationGracePeriodSeconds).
-    #[arg(long = "shutdown-grace", env = "SHUTDOWN_GRACE", default_value = "20s")]
-    pub shutdown_grace: Seconds,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub service: ServiceArgs,
 }
 
 /// Settings of `dm-auditor once`.
@@ -117,31 +115,9 @@ fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
 /// What to audit and where: shared by `run` and `once`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AuditArgs {
-    /// The extractor's MySQL (`mysql://` or SQLAlchemy `mysql+pymysql://`); never logged.
-    #[arg(
-        long = "mysql-uri",
-        env = "MYSQL_URI",
-        default_value = "mysql://root@localhost:3306/petrosa_data_manager",
-        hide_env_values = true
-    )]
-    pub mysql_uri: SecretUrl,
-
-    /// Where results go; the database is the URL path (default `petrosa_data_manager`).
-    #[arg(
-        long = "mongodb-url",
-        env = "MONGODB_URL",
-        default_value = "mongodb://localhost:27017/",
-        hide_env_values = true
-    )]
-    pub mongodb_url: SecretUrl,
-
-    /// Symbols (comma-separated), used when AUDIT_SYMBOLS is unset.
-    #[arg(
-        long = "supported-pairs",
-        env = "SUPPORTED_PAIRS",
-        default_value = "BTCUSDT,ETHUSDT,BNBUSDT,ADAUSDT,SOLUSDT"
-    )]
-    pub supported_pairs: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub store: StoreArgs,
 
     /// Symbols to audit: a comma-separated list, or `auto` for every symbol in each table.
     #[arg(long = "audit-symbols", env = "AUDIT_SYMBOLS")]
@@ -187,27 +163,6 @@ pub struct AuditArgs {
         default_value_t = 100
     )]
     pub max_row_findings: usize,
-
-    /// Timeout of one database call (a scan: per row).
-    #[arg(long = "db-timeout", env = "DB_TIMEOUT", default_value = "30s")]
-    pub db_timeout: Seconds,
-}
-
-/// A setting that breaks a rule; names the variable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{var}: {reason}")]
-pub struct ConfigError {
-    /// The environment variable.
-    pub var: &'static str,
-    /// What is wrong.
-    pub reason: String,
-}
-
-fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        var,
-        reason: reason.into(),
-    }
 }
 
 /// Which symbols to audit.
@@ -245,36 +200,17 @@ pub fn default_max_lag(tf: Timeframe) -> i64 {
     (2 * tf.seconds()).max(900)
 }
 
-fn list(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|x| !x.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 impl AuditArgs {
     /// Validates and resolves the settings.
     ///
     /// # Errors
     /// [`ConfigError`] naming the variable that breaks a rule.
     pub fn settings(&self) -> Result<Settings, ConfigError> {
-        let mut timeframes = Vec::new();
-        for t in list(&self.timeframes) {
-            let tf: Timeframe = t.parse().map_err(|e: store::timeframe::BadTimeframe| {
-                invalid("AUDIT_TIMEFRAMES", e.to_string())
-            })?;
-            if !timeframes.contains(&tf) {
-                timeframes.push(tf);
-            }
-        }
-        if timeframes.is_empty() {
-            return Err(invalid("AUDIT_TIMEFRAMES", "no timeframe given"));
-        }
+        let timeframes = timeframes(&self.timeframes, "AUDIT_TIMEFRAMES")?;
         let symbols = match self.audit_symbols.as_deref().map(str::trim) {
             Some("auto") => Symbols::Auto,
             Some(s) if !s.is_empty() => Symbols::List(upper(list(s))),
-            _ => Symbols::List(upper(list(&self.supported_pairs))),
+            _ => Symbols::List(upper(list(&self.store.supported_pairs))),
         };
         if symbols == Symbols::List(vec![]) {
             return Err(invalid("SUPPORTED_PAIRS", "no symbol given"));
@@ -322,11 +258,7 @@ impl AuditArgs {
         if self.max_row_findings == 0 {
             return Err(invalid("AUDIT_MAX_ROW_FINDINGS", "must be ≥ 1"));
         }
-        if self.db_timeout.0.is_zero() {
-            return Err(invalid("DB_TIMEOUT", "must be > 0"));
-        }
-        store::mysql_url::MysqlUri::parse(self.mysql_uri.expose())
-            .map_err(|e| invalid("MYSQL_URI", e.to_string()))?;
+        self.store.validate()?;
         Ok(Settings {
             timeframes,
             symbols,
@@ -335,7 +267,7 @@ impl AuditArgs {
             max_lag,
             profile: self.profile,
             max_row_findings: self.max_row_findings,
-            db_timeout: self.db_timeout.0,
+            db_timeout: self.store.db_timeout.0,
         })
     }
 }
@@ -350,12 +282,12 @@ impl RunArgs {
     /// # Errors
     /// [`ConfigError`] naming the variable.
     pub fn validate(&self) -> Result<Settings, ConfigError> {
-        if self.interval.0 < Duration::from_secs(1) {
-            return Err(invalid("AUDIT_INTERVAL", "must be ≥ 1s"));
-        }
-        if self.retry_min.0.is_zero() {
-            return Err(invalid("AUDIT_RETRY_MIN", "must be > 0"));
-        }
+        cadence(
+            self.interval.0,
+            "AUDIT_INTERVAL",
+            self.retry_min.0,
+            "AUDIT_RETRY_MIN",
+        )?;
         self.audit.settings()
     }
 }

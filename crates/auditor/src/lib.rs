@@ -11,7 +11,8 @@
 //! - [`cycle`]: one cycle's reads from MySQL into the audit.
 //! - [`documents`]: the Mongo documents and indexes (pure); [`write`]: writing them fenced.
 //! - [`output`]: the JSON of `once --json`.
-//! - [`once`]: `dm-auditor once`; [`schedule`]: `dm-auditor run` with election and retries.
+//! - [`once`]: `dm-auditor once`; [`schedule`]: the audit job `dm-auditor run` hands to
+//!   the `scheduler` crate (election, retries, probes).
 //! - [`metrics`]: metric names and recording.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

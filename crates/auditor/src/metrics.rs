@@ -30,32 +30,17 @@ pub const LEADER_STATUS: &str = "data_manager_audit_leader_status";
 /// Cycles whose results still have to be written.
 pub const PENDING_CYCLES: &str = "data_manager_audit_pending_cycles";
 
-/// How a cycle ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Read, checked and written.
-    Ok,
-    /// MySQL failed.
-    SourceError,
-    /// Mongo failed.
-    SinkError,
-    /// A newer leader term wrote first.
-    Fenced,
-}
+pub use scheduler::Outcome;
 
-impl Outcome {
-    /// The label value.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::SourceError => "source_error",
-            Outcome::SinkError => "sink_error",
-            Outcome::Fenced => "fenced",
-        }
-    }
-}
+/// The cycle metrics the scheduler records.
+pub const CYCLE: scheduler::CycleMetrics = scheduler::CycleMetrics {
+    cycle_seconds: CYCLE_SECONDS,
+    cycles: CYCLES,
+    last_success: LAST_SUCCESS,
+    leader_status: LEADER_STATUS,
+};
 
-/// Registers names, help and units.
+/// Registers names, help and units (the scheduler zeroes the cycle series).
 pub fn describe() {
     metrics::describe_histogram!(
         CYCLE_SECONDS,
@@ -78,21 +63,6 @@ pub fn describe() {
     );
     metrics::describe_gauge!(LEADER_STATUS, "1 while this replica leads the auditor");
     metrics::describe_gauge!(PENDING_CYCLES, "Cycles whose Mongo write is still owed");
-    for o in [
-        Outcome::Ok,
-        Outcome::SourceError,
-        Outcome::SinkError,
-        Outcome::Fenced,
-    ] {
-        metrics::counter!(CYCLES, "outcome" => o.as_str()).absolute(0);
-    }
-    metrics::gauge!(LEADER_STATUS).set(0.0);
-}
-
-/// Counts a finished cycle.
-pub fn cycle(outcome: Outcome, seconds: f64) {
-    metrics::counter!(CYCLES, "outcome" => outcome.as_str()).increment(1);
-    metrics::histogram!(CYCLE_SECONDS).record(seconds);
 }
 
 /// Findings per (check, severity) over `reports`, every pair present (zeros included).
@@ -121,9 +91,4 @@ pub fn results(reports: &[DatasetReport]) {
                 .set(s.quality);
         }
     }
-}
-
-/// Records a cycle whose results were written, at `unix_seconds`.
-pub fn success(unix_seconds: f64) {
-    metrics::gauge!(LAST_SUCCESS).set(unix_seconds);
 }

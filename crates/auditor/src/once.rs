@@ -41,7 +41,7 @@ pub struct OnceResult {
 /// [`OnceError`] when a read or a write fails, or a newer term fenced the write.
 pub async fn once(args: &OnceArgs, settings: &Settings) -> Result<OnceResult, OnceError> {
     let now = args.now.unwrap_or_else(Utc::now).trunc_subsecs(0);
-    let options = MysqlUri::parse(args.audit.mysql_uri.expose())?.to_options();
+    let options = MysqlUri::parse(args.audit.store.mysql_uri.expose())?.to_options();
     let source = KlineSource::connect_lazy(options, settings.db_timeout);
     let reports = audit_all(&source, settings, now).await;
     source.close().await;
@@ -50,7 +50,7 @@ pub async fn once(args: &OnceArgs, settings: &Settings) -> Result<OnceResult, On
         None
     } else {
         let sink = MongoSink::connect(
-            args.audit.mongodb_url.expose(),
+            args.audit.store.mongodb_url.expose(),
             "dm-auditor",
             settings.db_timeout,
         )

@@ -2,6 +2,8 @@
 //! where results are written under leader fencing.
 //!
 //! # Layout
+//! - [`config`]: `StoreArgs` (MySQL, Mongo, symbols, call timeout), flattened into each
+//!   scheduler's command line, and the timeframe lists they parse.
 //! - [`timeframe`]: the intervals we accept (`5m`, `1h`, …) and their tables (`klines_m5`, …).
 //! - [`mysql_url`]: `MYSQL_URI` in the plain or SQLAlchemy form (`mysql+pymysql://…`).
 //! - [`kline`]: one stored candle, with exact decimals and UTC instants.
@@ -15,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bson_safe;
+pub mod config;
 pub mod kline;
 pub mod mongo_url;
 pub mod mysql_url;

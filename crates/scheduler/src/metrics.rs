@@ -1,0 +1,87 @@
+//! The cycle metrics every scheduler records, under the names its binary defines.
+//!
+//! The names stay literals in each binary's `metrics.rs` (the chart's alerts and dashboards
+//! refer to them); this module only records through them.
+
+/// A binary's names for the shared cycle metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct CycleMetrics {
+    /// Histogram: duration of a cycle, seconds.
+    pub cycle_seconds: &'static str,
+    /// Counter: cycles by `outcome` ([`Outcome::as_str`]).
+    pub cycles: &'static str,
+    /// Gauge: Unix time of the last successful cycle.
+    pub last_success: &'static str,
+    /// Gauge: 1 while this replica leads.
+    pub leader_status: &'static str,
+}
+
+/// How a cycle ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Read, processed and written.
+    Ok,
+    /// MySQL failed.
+    SourceError,
+    /// Mongo failed.
+    SinkError,
+    /// A newer leader term wrote first.
+    Fenced,
+}
+
+impl Outcome {
+    /// Every outcome, in label order.
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Ok,
+        Outcome::SourceError,
+        Outcome::SinkError,
+        Outcome::Fenced,
+    ];
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::SourceError => "source_error",
+            Outcome::SinkError => "sink_error",
+            Outcome::Fenced => "fenced",
+        }
+    }
+}
+
+impl CycleMetrics {
+    /// Zeroes every outcome's counter and the leader gauge, so the series exist from the start.
+    pub fn zero(&self) {
+        for o in Outcome::ALL {
+            metrics::counter!(self.cycles, "outcome" => o.as_str()).absolute(0);
+        }
+        metrics::gauge!(self.leader_status).set(0.0);
+    }
+
+    /// Counts a finished cycle.
+    pub fn cycle(&self, outcome: Outcome, seconds: f64) {
+        metrics::counter!(self.cycles, "outcome" => outcome.as_str()).increment(1);
+        metrics::histogram!(self.cycle_seconds).record(seconds);
+    }
+
+    /// Records a cycle whose results were written, at `unix_seconds`.
+    pub fn success(&self, unix_seconds: f64) {
+        metrics::gauge!(self.last_success).set(unix_seconds);
+    }
+}
+
+/// Sets the leader gauge while alive; the future holding it is dropped when the term ends.
+pub(crate) struct LeadingGauge(&'static str);
+
+impl LeadingGauge {
+    pub(crate) fn new(name: &'static str) -> LeadingGauge {
+        metrics::gauge!(name).set(1.0);
+        LeadingGauge(name)
+    }
+}
+
+impl Drop for LeadingGauge {
+    fn drop(&mut self) {
+        metrics::gauge!(self.0).set(0.0);
+    }
+}

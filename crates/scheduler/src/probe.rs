@@ -1,0 +1,45 @@
+//! The readiness probe loop: MySQL and Mongo reachability, the election state, the heartbeat.
+
+use std::time::Duration;
+
+use runtime::health::Health;
+use store::{KlineSource, MongoSink};
+use tokio_util::sync::CancellationToken;
+
+/// Probes MySQL and Mongo for readiness and shows the election state; beats liveness.
+pub(crate) async fn probe_loop(
+    source: KlineSource,
+    sink: MongoSink,
+    health: Health,
+    election: Option<tokio::sync::watch::Receiver<leader::LeaderState>>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let (mysql, mongo) = tokio::join!(source.ping(), sink.ping());
+        match mysql {
+            Ok(()) => health.set("mysql", true, "reachable"),
+            Err(e) => health.set("mysql", false, e.to_string()),
+        }
+        match mongo {
+            Ok(()) => health.set("mongodb", true, "reachable"),
+            Err(e) => health.set("mongodb", false, e.to_string()),
+        }
+        if let Some(rx) = &election {
+            // A follower is ready: it is a hot standby. The state is shown, not gated on.
+            let detail = match &*rx.borrow() {
+                leader::LeaderState::Leading { term, .. } => format!("leading (term {term})"),
+                leader::LeaderState::Following { holder } => {
+                    format!("following {}", holder.as_deref().unwrap_or("nobody"))
+                }
+                leader::LeaderState::Unknown => "unknown".to_owned(),
+            };
+            health.set("election", true, detail);
+        }
+        health.beat();
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}

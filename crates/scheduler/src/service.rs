@@ -1,0 +1,360 @@
+//! `run`: the admin server, the probes, the election, and the cycle loop that runs only while
+//! this replica leads. What a cycle does is the binary's [`Job`].
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use rand::Rng;
+use runtime::config::{AdminArgs, ServiceArgs};
+use runtime::health::Health;
+use runtime::redact::{SecretUrl, redact_text};
+use runtime::throttle::Throttle;
+use store::config::StoreArgs;
+use store::mysql_url::MysqlUri;
+use store::{Fence, KlineSource, MongoSink, SinkError};
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::backoff::backoff;
+use crate::metrics::{CycleMetrics, LeadingGauge, Outcome};
+use crate::probe::probe_loop;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// MYSQL_URI does not parse.
+    #[error("{0}")]
+    MysqlUri(#[from] store::mysql_url::MysqlUriError),
+    /// MONGODB_URL does not parse.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// The admin port cannot be bound.
+    #[error("binding the admin server: {0}")]
+    Bind(#[source] std::io::Error),
+    /// The metrics recorder is already installed.
+    #[error("installing the metrics recorder: {0}")]
+    Metrics(#[from] metrics_exporter_prometheus::BuildError),
+    /// The election could not start.
+    #[error("leader election: {0}")]
+    Election(#[from] leader::Error),
+    /// The election settings break a rule.
+    #[error("leader election: {0}")]
+    ElectionConfig(#[from] leader::ConfigError),
+}
+
+/// What names a scheduler: the parts of the service that differ per binary, besides its [`Job`].
+#[derive(Debug, Clone, Copy)]
+pub struct Service {
+    /// The binary (`dm-auditor`): the admin server's service, the Mongo app name, log lines.
+    pub name: &'static str,
+    /// The readiness component that reports a disabled service (`auditor`).
+    pub component: &'static str,
+    /// The work, in failure logs: "`{noun}` cycle failed …", "`{noun}` cycles recovered".
+    pub noun: &'static str,
+    /// The default Lease name (`operations.md` §7).
+    pub lease: &'static str,
+    /// The variable that disables the work (`ENABLE_AUDITOR`).
+    pub enable_var: &'static str,
+    /// Registers the binary's metric names and help (called once the recorder is installed).
+    pub describe: fn(),
+    /// The binary's names for the cycle metrics.
+    pub metrics: CycleMetrics,
+}
+
+/// The service's settings, assembled by the binary from its validated command line.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// The admin server.
+    pub admin: AdminArgs,
+    /// The election.
+    pub election: leader::ElectionArgs,
+    /// MySQL, Mongo, database timeout.
+    pub store: StoreArgs,
+    /// Probe cadence and drain deadline.
+    pub service: ServiceArgs,
+    /// Pause between the start of one cycle and the next.
+    pub interval: Duration,
+    /// First retry delay after a failed cycle.
+    pub retry_min: Duration,
+    /// `false` serves health and metrics only: no election, no cycles.
+    pub enabled: bool,
+}
+
+/// The two databases a cycle reads from and writes to.
+#[derive(Debug, Clone)]
+pub struct Stores {
+    /// The extractor's klines.
+    pub source: KlineSource,
+    /// The results.
+    pub sink: MongoSink,
+}
+
+/// What the startup line shows next to the job's own settings.
+#[derive(Debug)]
+pub struct Starting<'a> {
+    /// MYSQL_URI, redacted when displayed.
+    pub mysql: &'a SecretUrl,
+    /// MONGODB_URL, redacted when displayed.
+    pub mongodb: &'a SecretUrl,
+    /// The results database.
+    pub database: &'a str,
+    /// The cycle interval.
+    pub interval: Duration,
+}
+
+/// Why a cycle failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// Reading MySQL failed.
+    #[error("{0}")]
+    Source(Box<dyn std::error::Error + Send + Sync>),
+    /// Writing Mongo failed (or was fenced by a newer term).
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+impl Failure {
+    /// A MySQL-side failure.
+    pub fn source(e: impl std::error::Error + Send + Sync + 'static) -> Failure {
+        Failure::Source(Box::new(e))
+    }
+}
+
+/// What one binary's cycle does. The job lives across terms, so it can carry results still owed.
+pub trait Job: Send + 'static {
+    /// What a successful cycle hands to [`Job::log_done`].
+    type Done: Send;
+
+    /// Logs the startup line: the shared fields of `starting` and the job's own settings.
+    fn log_starting(&self, starting: &Starting<'_>);
+
+    /// One cycle as of `now` (whole seconds), writing under `fence`.
+    fn cycle(
+        &mut self,
+        stores: &Stores,
+        fence: &Fence,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Self::Done, Failure>> + Send;
+
+    /// Logs a successful cycle of `term`.
+    fn log_done(&self, done: Self::Done, term: i64);
+}
+
+/// What the cycle loop shares across terms.
+struct Ctx<J> {
+    service: &'static Service,
+    interval: Duration,
+    retry_min: Duration,
+    stores: Stores,
+    identity: String,
+    lease: String,
+    /// Held only by the one cycle loop that runs at a time (across terms).
+    state: Mutex<LoopState<J>>,
+}
+
+struct LoopState<J> {
+    job: J,
+    failures: u32,
+    throttle: Throttle,
+}
+
+/// Runs `service` with `job` until `shutdown` is cancelled.
+///
+/// # Errors
+/// [`RunError`] for startup failures only; once running, faults are retried, never fatal.
+pub async fn run<J: Job>(
+    service: &'static Service,
+    config: RunConfig,
+    job: J,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let handle = runtime::metrics::install(shutdown.clone())?;
+    (service.describe)();
+    service.metrics.zero();
+    leader::metrics::describe();
+    let probe_every = config.service.probe_interval.0;
+    let shutdown_grace = config.service.shutdown_grace.0;
+    let health = Health::new(
+        service.name,
+        Some(probe_every * 6 + Duration::from_secs(30)),
+    );
+    let tracker = TaskTracker::new();
+
+    let listener = runtime::admin::bind(&config.admin)
+        .await
+        .map_err(RunError::Bind)?;
+    let router = runtime::admin::router(runtime::admin::AdminState {
+        health: health.clone(),
+        metrics: handle,
+        extra: None,
+        service: service.name,
+    });
+    tracker.spawn(runtime::admin::serve(listener, router, shutdown.clone()));
+
+    let db_timeout = config.store.db_timeout.0;
+    let options = MysqlUri::parse(config.store.mysql_uri.expose())?.to_options();
+    let source = KlineSource::connect_lazy(options, db_timeout);
+    let sink =
+        MongoSink::connect(config.store.mongodb_url.expose(), service.name, db_timeout).await?;
+    job.log_starting(&Starting {
+        mysql: &config.store.mysql_uri,
+        mongodb: &config.store.mongodb_url,
+        database: sink.database_name(),
+        interval: config.interval,
+    });
+
+    if !config.enabled {
+        warn!(
+            "{} is false: serving health and metrics only",
+            service.enable_var
+        );
+        health.set(
+            service.component,
+            true,
+            format!("disabled by {}", service.enable_var),
+        );
+        tracker.spawn(probe_loop(
+            source.clone(),
+            sink.clone(),
+            health.clone(),
+            None,
+            probe_every,
+            shutdown.clone(),
+        ));
+        shutdown.cancelled().await;
+        health.begin_shutdown();
+        tracker.close();
+        let _ = tokio::time::timeout(shutdown_grace, tracker.wait()).await;
+        return Ok(());
+    }
+
+    let election = config.election.to_config(service.lease)?;
+    let elector = leader::start(election).await?;
+    info!(
+        identity = elector.identity(),
+        lease = elector.lease_name(),
+        "leader election started"
+    );
+    tracker.spawn(probe_loop(
+        source.clone(),
+        sink.clone(),
+        health.clone(),
+        Some(elector.subscribe()),
+        probe_every,
+        shutdown.clone(),
+    ));
+
+    let ctx = Arc::new(Ctx {
+        service,
+        interval: config.interval,
+        retry_min: config.retry_min,
+        stores: Stores {
+            source: source.clone(),
+            sink,
+        },
+        identity: elector.identity().to_owned(),
+        lease: elector.lease_name().to_owned(),
+        state: Mutex::new(LoopState {
+            job,
+            failures: 0,
+            throttle: Throttle::new(config.interval),
+        }),
+    });
+    leader::run_while_leading(elector.subscribe(), shutdown.clone(), |lead| {
+        lead_loop(ctx.clone(), lead.term)
+    })
+    .await;
+
+    // The work has stopped: now readiness goes down and the Lease is released.
+    health.begin_shutdown();
+    if let Err(e) = elector.shutdown().await {
+        warn!(error = %redact_text(&e.to_string()), "releasing the Lease failed; it will expire");
+    }
+    tracker.close();
+    let _ = tokio::time::timeout(shutdown_grace, tracker.wait()).await;
+    source.close().await;
+    info!("{} stopped", service.name);
+    Ok(())
+}
+
+/// Cycles every interval for one term; dropped by the guard when the term ends.
+async fn lead_loop<J: Job>(ctx: Arc<Ctx<J>>, term: i64) {
+    let _gauge = LeadingGauge::new(ctx.service.metrics.leader_status);
+    let fence = Fence {
+        lease: ctx.lease.clone(),
+        term,
+        holder: ctx.identity.clone(),
+    };
+    let mut state = ctx.state.lock().await;
+    loop {
+        let started = Instant::now();
+        let outcome = cycle(&ctx, &mut state, &fence).await;
+        ctx.service
+            .metrics
+            .cycle(outcome, started.elapsed().as_secs_f64());
+        let wait = match outcome {
+            Outcome::Ok => {
+                state.failures = 0;
+                ctx.interval
+            }
+            Outcome::Fenced => {
+                // A newer term exists; our term is about to end. Never write again under it.
+                std::future::pending::<()>().await;
+                return;
+            }
+            Outcome::SourceError | Outcome::SinkError => {
+                state.failures += 1;
+                let jitter = rand::rng().random_range(0.0..0.2);
+                backoff(state.failures, ctx.retry_min, ctx.interval, jitter)
+            }
+        };
+        tokio::time::sleep_until((started + wait).into()).await;
+    }
+}
+
+/// One cycle under `fence`: the job's, then its outcome counted and logged.
+async fn cycle<J: Job>(ctx: &Ctx<J>, state: &mut LoopState<J>, fence: &Fence) -> Outcome {
+    let now = Utc::now().trunc_subsecs(0);
+    match state.job.cycle(&ctx.stores, fence, now).await {
+        Ok(done) => {
+            ctx.service.metrics.success(now.timestamp() as f64);
+            if state.failures > 0 {
+                info!(
+                    failures = state.failures,
+                    "{} cycles recovered", ctx.service.noun
+                );
+            }
+            state.job.log_done(done, fence.term);
+            Outcome::Ok
+        }
+        Err(Failure::Source(e)) => {
+            log_failure(ctx, state, "reading MySQL", &e.to_string());
+            Outcome::SourceError
+        }
+        Err(Failure::Sink(e)) if e.is_fenced() => {
+            warn!(term = fence.term, error = %e, "fenced: a newer leader term wrote; stopping this term's cycles");
+            Outcome::Fenced
+        }
+        Err(Failure::Sink(e)) => {
+            log_failure(ctx, state, "writing MongoDB", &e.to_string());
+            Outcome::SinkError
+        }
+    }
+}
+
+/// One summarised line per failing interval (the throttle's period is the interval).
+fn log_failure<J>(ctx: &Ctx<J>, state: &mut LoopState<J>, what: &str, error: &str) {
+    if let Some(suppressed) = state.throttle.allow(Instant::now()) {
+        warn!(
+            failures = state.failures + 1,
+            suppressed,
+            error = %redact_text(error),
+            "{} cycle failed {what}; retrying with backoff",
+            ctx.service.noun
+        );
+    }
+}
