@@ -25,9 +25,10 @@ endif
 	$(CARGO) test --workspace --doc
 	tests/deploy/run.sh
 
-lint: ## rustfmt check and clippy with warnings as errors
+lint: ## rustfmt check, clippy and rustdoc with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 
 fmt: ## Format the code
 	$(CARGO) fmt --all

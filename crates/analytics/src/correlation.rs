@@ -46,7 +46,7 @@ pub struct Correlation {
     pub symbols: Vec<String>,
     /// The benchmark.
     pub benchmark: String,
-    /// ρ[i][j], diagonal included.
+    /// `ρ[i][j]`, diagonal included.
     pub matrix: Vec<Vec<f64>>,
     /// Per symbol, in `symbols` order.
     pub per_symbol: Vec<SymbolCorrelation>,

@@ -11,7 +11,7 @@
 //! - [`analysis`]: one timeframe's windows and calculators for every symbol (pure).
 //! - [`golden`]: Series A and B of §6.
 //! - [`csv`]: the candle files of `dm-analytics compute`; [`compute`]: its JSON output.
-//! - [`documents`]: the MongoDB documents and indexes (pure); [`write`]: writing them fenced.
+//! - [`documents`]: the MongoDB documents and indexes (pure); [`write`](mod@write): writing them fenced.
 //! - [`config`]: the command line and environment; [`cycle`]: one cycle's reads and analysis;
 //!   [`schedule`]: the job `dm-analytics run` hands to the `scheduler` crate (election,
 //!   retries, probes); [`metrics`]: metric names.

@@ -22,7 +22,7 @@ pub struct Seasonality {
     pub hourly_pattern: [f64; 24],
     /// Mean close per weekday, 0 = Monday (0 when there is none).
     pub daily_pattern: [f64; 7],
-    /// (c_last − hourly[H]) / hourly[H] × 100; NaN when hourly[H] = 0.
+    /// `(c_last − hourly[H]) / hourly[H] × 100`; NaN when `hourly[H] = 0`.
     pub seasonal_deviation: f64,
     /// The hour H compared against.
     pub hour: u32,

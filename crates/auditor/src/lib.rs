@@ -9,7 +9,7 @@
 //! - [`dataset`]: the streaming audit of one dataset over one window (pure).
 //! - [`config`]: the command line and environment, validated before anything connects.
 //! - [`cycle`]: one cycle's reads from MySQL into the audit.
-//! - [`documents`]: the Mongo documents and indexes (pure); [`write`]: writing them fenced.
+//! - [`documents`]: the Mongo documents and indexes (pure); [`write`](mod@write): writing them fenced.
 //! - [`output`]: the JSON of `once --json`.
 //! - [`once`]: `dm-auditor once`; [`schedule`]: the audit job `dm-auditor run` hands to
 //!   the `scheduler` crate (election, retries, probes).

@@ -28,7 +28,7 @@ pub struct Exit {
     pub service: String,
     /// Its exit code; `None` when a signal ended it.
     pub code: Option<i32>,
-    /// It had to be killed after [`STOP_GRACE`].
+    /// It had to be killed after the stop grace period.
     pub killed: bool,
     /// Its log file.
     pub log: String,
