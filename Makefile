@@ -17,6 +17,8 @@ services: ## Make sure the local services the tests need are running (installs t
 	@deploy/local/ensure-mongo.sh
 
 test: services ## Run every test against real local services
+	@# The end-to-end test runs other packages' binaries (dm-loadgen, dm-auditor, …): build them all.
+	$(CARGO) build --workspace --bins
 ifeq ($(NEXTEST),yes)
 	$(CARGO) nextest run --workspace --no-fail-fast
 else
