@@ -2,7 +2,6 @@
 //! in-process fake Lease API (`leader::testing`, reached through `KUBECONFIG`), on real
 //! MariaDB and Mongo: only the leader computes and writes, under its term.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,7 +10,8 @@ use leader::testing::FakeApi;
 use mongodb::bson::{Document, doc};
 use rust_decimal::Decimal;
 use store::Timeframe;
-use store::testing::{MariaDb, candle, drop_mongo_database, eventually, mongo_url};
+use store::testing::{MariaDb, candle, drop_mongo_database, mongo_url};
+use testkit::{eventually, free_port, metric};
 
 const NS: &str = "dm-analytics-election-test";
 const LEASE: &str = "data-manager-analytics";
@@ -22,25 +22,6 @@ fn temp(name: &str, ext: &str) -> PathBuf {
         "dm-analytics-{name}-{}.{ext}",
         uuid::Uuid::new_v4().simple()
     ))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port()
-}
-
-fn metric(port: u16, series: &str) -> Option<f64> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    text.lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 struct Replica {

@@ -1,7 +1,6 @@
 //! A cycle against real MariaDB and the Mongo-compatible server: the documents written, an
 //! idempotent re-run, 1h and 1d kept apart, fencing of an older term, and `run` as a process.
 
-use std::io::{Read, Write};
 use std::time::Duration;
 
 use analytics::config::Settings;
@@ -12,8 +11,9 @@ use analytics::write::{ensure_indexes, write_analyses};
 use chrono::{DateTime, Utc};
 use mongodb::bson::{Bson, Document, doc};
 use rust_decimal::Decimal;
-use store::testing::{MariaDb, candle, drop_mongo_database, eventually, mongo_url};
+use store::testing::{MariaDb, candle, drop_mongo_database, mongo_url};
 use store::{Fence, Kline, KlineSource, MongoSink, Timeframe};
+use testkit::{eventually, free_port, metric};
 
 fn tf(s: &str) -> Timeframe {
     s.parse().expect("timeframe")
@@ -211,26 +211,6 @@ async fn a_cycle_writes_every_document_once_keeps_timeframes_apart_and_fences_ol
     assert_eq!(vol.get_i64("leader_term"), Ok(2));
     source.close().await;
     drop_mongo_database(&url).await;
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port()
-}
-
-/// The value of `series` in `/metrics` on the admin port.
-fn metric(port: u16, series: &str) -> Option<f64> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    text.lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 struct Child(std::process::Child);

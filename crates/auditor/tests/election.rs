@@ -13,8 +13,9 @@ use futures::TryStreamExt;
 use leader::testing::FakeApi;
 use mongodb::bson::{Bson, Document, doc};
 use store::Timeframe;
-use store::testing::{MariaDb, candle, drop_mongo_database, eventually, mongo_url};
-use support::{Auditor, free_port, metric};
+use store::testing::{MariaDb, candle, drop_mongo_database, mongo_url};
+use support::Auditor;
+use testkit::{eventually, free_port, metric};
 use tokio::time::Instant;
 
 /// The Lease namespace (`POD_NAMESPACE`, and the kubeconfig's default).

@@ -8,8 +8,9 @@ use std::time::Duration;
 use chrono::Utc;
 use mongodb::bson::{Document, doc};
 use store::Timeframe;
-use store::testing::{MariaDb, at, candle, drop_mongo_database, eventually, mongo_url};
-use support::{Auditor, Proxy, free_port, http_get, metric};
+use store::testing::{MariaDb, at, candle, drop_mongo_database, mongo_url};
+use support::{Auditor, Proxy};
+use testkit::{eventually, free_port, http_get, metric};
 
 fn h1() -> Timeframe {
     "1h".parse().expect("1h")

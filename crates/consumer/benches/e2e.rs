@@ -9,13 +9,14 @@
 //! window throttles them alike.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use testkit::free_port;
 
 const MESSAGES: u64 = 2_000_000;
 const POOL: usize = 20_000;
@@ -89,13 +90,6 @@ impl Drop for NatsServer {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("ephemeral port")
 }
 
 fn start_nats() -> NatsServer {

@@ -5,9 +5,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::{
-    Consumer, NatsServer, eventually, fixture_lines, publish, shared_nats_url, unique_subject,
-};
+use support::{Consumer, NatsServer, fixture_lines, publish, shared_nats_url, unique_subject};
+use testkit::eventually;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -161,7 +160,8 @@ async fn two_consumers_in_one_queue_group_count_each_message_once() {
     )
     .await;
     let received = "data_manager_messages_received_total";
-    let total = eventually(WAIT, "6000 messages across both", || async {
+    // 6000 messages across both.
+    let total = eventually(WAIT, || async {
         let sum = a.metric(received) + b.metric(received);
         (sum >= 6000.0).then_some(sum)
     })
@@ -232,10 +232,8 @@ async fn starts_unready_without_nats_and_becomes_ready_when_it_appears() {
     server.kill();
     let subject = unique_subject("late");
     let consumer = Consumer::start(&server.url(), &subject, &[]);
-    eventually(WAIT, "admin server up", || async {
-        consumer.get("/health/readiness")
-    })
-    .await;
+    // The admin server is up.
+    eventually(WAIT, || async { consumer.get("/health/readiness") }).await;
     assert_eq!(consumer.get("/health/readiness").map(|r| r.0), Some(503));
     server.restart();
     consumer.wait_readiness(200, WAIT).await;

@@ -16,7 +16,7 @@
 //! - `handle`: what callers hold: [`ElectorHandle`], [`LeaderState`].
 //! - `guard`: [`run_while_leading`], to run work only during a term.
 //! - [`metrics`]: metric names and `describe()`.
-//! - `testing` (feature `testing`, tests only): the fake Lease API server and `eventually`.
+//! - `testing` (feature `testing`, tests only): the fake Lease API server.
 //!
 //! # Usage
 //! ```no_run

@@ -1,23 +1,14 @@
-//! Shared setup of the auditor's process-level tests: the binary as a child process, a tiny
-//! HTTP GET for the admin port, and a TCP proxy a test can cut to simulate a MySQL outage.
+//! Shared setup of the auditor's process-level tests: the binary as a child process and a TCP
+//! proxy a test can cut to simulate a MySQL outage. Ports, polling and `/metrics` reads are
+//! `testkit`'s.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
+use testkit::free_port;
 use tokio::io::copy_bidirectional;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-
-/// A free local port.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port()
-}
 
 /// The dm-auditor binary with a clean environment plus `envs`; killed on drop.
 pub struct Auditor(pub Child);
@@ -45,27 +36,6 @@ impl Drop for Auditor {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// `GET path` on 127.0.0.1:port: (status, body), or `None` if nothing answers.
-pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
-    Some((status, body))
-}
-
-/// The value of the first sample of `series` (name plus labels, as exposed) in `/metrics`.
-pub fn metric(port: u16, series: &str) -> Option<f64> {
-    let (_, body) = http_get(port, "/metrics")?;
-    body.lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 /// A TCP proxy from a local port to `target`; `cut` drops every connection and stops

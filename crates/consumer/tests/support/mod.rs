@@ -2,12 +2,12 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+
+use testkit::{eventually, free_port, http_get, parse_metrics};
 
 /// The shared NATS server (pre-started on the dev machines), unless TEST_NATS_URL says otherwise.
 pub fn shared_nats_url() -> String {
@@ -20,33 +20,6 @@ pub fn unique_subject(test: &str) -> String {
         "test.{}.{test}.binance.futures.websocket.data",
         uuid::Uuid::new_v4().simple()
     )
-}
-
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("binding an ephemeral port")
-}
-
-/// Polls `probe` every 25 ms until it yields `Some`, or fails the test after `within`.
-pub async fn eventually<T, F: Future<Output = Option<T>>>(
-    within: Duration,
-    what: &str,
-    mut probe: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 /// A nats-server process this test owns (so it can kill and restart it).
@@ -167,7 +140,7 @@ impl Consumer {
 
     /// Waits until the readiness probe returns `status`.
     pub async fn wait_readiness(&self, status: u16, within: Duration) {
-        eventually(within, &format!("readiness {status}"), || async {
+        eventually(within, || async {
             self.get("/health/readiness")
                 .filter(|(s, _)| *s == status)
                 .map(|_| ())
@@ -177,7 +150,7 @@ impl Consumer {
 
     /// Waits until `series` equals `value`.
     pub async fn wait_metric(&self, series: &str, value: f64, within: Duration) {
-        eventually(within, &format!("{series} == {value}"), || async {
+        eventually(within, || async {
             self.metrics()
                 .and_then(|m| (m.get(series).copied() == Some(value)).then_some(()))
         })
@@ -230,29 +203,6 @@ impl Drop for Consumer {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.stderr_path);
     }
-}
-
-/// A minimal HTTP/1.0 GET over a real socket.
-pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split(' ').nth(1)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
-    Some((status, body))
-}
-
-/// Prometheus text into `series -> value`.
-pub fn parse_metrics(text: &str) -> HashMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            Some((series.to_owned(), value.parse().ok()?))
-        })
-        .collect()
 }
 
 /// Publishes `bodies` on `subject` and flushes.

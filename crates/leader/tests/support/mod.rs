@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use leader::testing::FakeApi;
-pub use leader::testing::eventually;
+pub use testkit::eventually;
 
 /// Namespace the harness's clients default to.
 pub const NS: &str = "ns1";

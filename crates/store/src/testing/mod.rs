@@ -4,7 +4,6 @@
 //! Enabled by the `testing` feature; only test code uses it. Panics here are test failures.
 #![allow(clippy::missing_panics_doc)]
 
-use std::future::Future;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -22,24 +21,6 @@ use crate::timeframe::Timeframe;
 
 /// The extractor's DDL, copied verbatim from `shared/fixtures/extractor-schema.sql`.
 pub const EXTRACTOR_SCHEMA: &str = crate::seed::EXTRACTOR_SCHEMA;
-
-/// Polls `probe` every 25 ms until it yields `Some`, or panics after `within`.
-pub async fn eventually<T, F: Future<Output = Option<T>>>(
-    within: Duration,
-    mut probe: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "condition not met within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
 
 /// A unique name for a per-test database.
 pub fn unique_name() -> String {
