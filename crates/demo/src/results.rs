@@ -127,7 +127,8 @@ pub async fn audit(
     Ok(out)
 }
 
-/// The `analytics_*` collections and how many documents each holds per symbol.
+/// The `analytics_*` collections and how many documents each holds per symbol. Documents with
+/// no `symbol` (the correlation matrix, one per timeframe and hour) are counted under `*`.
 ///
 /// # Errors
 /// MongoDB refused a query.
@@ -146,6 +147,12 @@ pub async fn analytics_counts(
                 let n = coll.count_documents(doc! {"symbol": &s}).await?;
                 per_symbol.insert(s, n);
             }
+        }
+        let unkeyed = coll
+            .count_documents(doc! {"symbol": {"$exists": false}})
+            .await?;
+        if unkeyed > 0 {
+            per_symbol.insert("*".to_owned(), unkeyed);
         }
         out.insert(metric.to_owned(), per_symbol);
     }

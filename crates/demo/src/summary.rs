@@ -200,10 +200,12 @@ impl Summary {
             let _ = writeln!(
                 s,
                 "dm-analytics   : documents per collection {:?}",
+                // Collections that exist but stay empty by design (spread) are left out.
                 self.analytics
                     .documents
                     .iter()
                     .map(|(k, v)| (k.as_str(), v.values().sum::<u64>()))
+                    .filter(|&(_, n)| n > 0)
                     .collect::<BTreeMap<_, _>>()
             );
             for (symbol, values) in &self.analytics.values {
