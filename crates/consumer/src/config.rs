@@ -32,7 +32,7 @@ pub struct Config {
     pub stats_interval: Seconds,
 
     /// How often counts move from the message loop into `/metrics` (and liveness beats).
-    /// Shorter means fresher metrics at a small CPU cost; benchmarks use 20ms.
+    /// Shorter means fresher metrics at a small CPU cost; the e2e benchmark uses 10ms.
     #[arg(long = "flush-interval", env = "FLUSH_INTERVAL", default_value = "1s")]
     pub flush_interval: Seconds,
 
