@@ -16,60 +16,76 @@ use std::fmt;
 /// (whose recursion guard trips on the 128th level), so both agree on what is valid.
 pub const MAX_DEPTH: usize = 127;
 
-/// The keys captured from an envelope, a payload or a kline's `k` object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum Key {
-    // Classification.
-    LowerE,
-    UpperE,
-    LowerS,
-    Symbol,
-    // Single-letter payload fields (their meaning depends on the kind).
-    LowerA,
-    UpperA,
-    LowerB,
-    UpperB,
-    LowerC,
-    UpperC,
-    LowerF,
-    UpperF,
-    LowerH,
-    LowerI,
-    LowerK,
-    LowerL,
-    UpperL,
-    LowerM,
-    UpperM,
-    LowerN,
-    LowerO,
-    UpperO,
-    LowerP,
-    UpperP,
-    LowerQ,
-    UpperQ,
-    LowerR,
-    LowerT,
-    UpperT,
-    LowerU,
-    UpperU,
-    LowerV,
-    UpperV,
-    LowerW,
-    LowerX,
-    // Multi-letter payload fields.
-    Pu,
-    LastUpdateId,
-    Bids,
-    Asks,
-    // Envelope fields (meaningful at the top level only).
-    Stream,
-    Timestamp,
-    MessageId,
+/// Declares the captured keys once: the enum, the table from discriminant back to key, and each
+/// key's name in the JSON, so the three can never disagree.
+macro_rules! captured_keys {
+    ($($variant:ident = $name:literal,)*) => {
+        /// The keys captured from an envelope, a payload or a kline's `k` object.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u8)]
+        pub(crate) enum Key {
+            $($variant,)*
+        }
+
+        /// Number of [`Key`] variants; the size of a [`Fields`] slot array.
+        const KEYS: usize = [$($name,)*].len();
+
+        /// Every key by its discriminant.
+        const KEY_BY_INDEX: [Key; KEYS] = [$(Key::$variant,)*];
+
+        /// Each key's name in the JSON, by discriminant.
+        const KEY_NAMES: [&str; KEYS] = [$($name,)*];
+    };
 }
 
-/// Number of [`Key`] variants; the size of a [`Fields`] slot array.
-const KEYS: usize = Key::MessageId as usize + 1;
+captured_keys! {
+    // Classification.
+    LowerE = "e",
+    UpperE = "E",
+    LowerS = "s",
+    Symbol = "symbol",
+    // Single-letter payload fields (their meaning depends on the kind).
+    LowerA = "a",
+    UpperA = "A",
+    LowerB = "b",
+    UpperB = "B",
+    LowerC = "c",
+    UpperC = "C",
+    LowerF = "f",
+    UpperF = "F",
+    LowerH = "h",
+    LowerI = "i",
+    LowerK = "k",
+    LowerL = "l",
+    UpperL = "L",
+    LowerM = "m",
+    UpperM = "M",
+    LowerN = "n",
+    LowerO = "o",
+    UpperO = "O",
+    LowerP = "p",
+    UpperP = "P",
+    LowerQ = "q",
+    UpperQ = "Q",
+    LowerR = "r",
+    LowerT = "t",
+    UpperT = "T",
+    LowerU = "u",
+    UpperU = "U",
+    LowerV = "v",
+    UpperV = "V",
+    LowerW = "w",
+    LowerX = "x",
+    // Multi-letter payload fields.
+    Pu = "pu",
+    LastUpdateId = "lastUpdateId",
+    Bids = "bids",
+    Asks = "asks",
+    // Envelope fields (meaningful at the top level only).
+    Stream = "stream",
+    Timestamp = "timestamp",
+    MessageId = "message_id",
+}
 
 /// Marks "not a key we capture" in [`SINGLE_LETTER`].
 const NONE: u8 = u8::MAX;
@@ -77,48 +93,42 @@ const NONE: u8 = u8::MAX;
 /// Single-letter keys by byte, the common case, resolved with one table load.
 const SINGLE_LETTER: [u8; 256] = {
     let mut t = [NONE; 256];
-    let pairs: [(u8, Key); 34] = [
-        (b'e', Key::LowerE),
-        (b'E', Key::UpperE),
-        (b's', Key::LowerS),
-        (b'a', Key::LowerA),
-        (b'A', Key::UpperA),
-        (b'b', Key::LowerB),
-        (b'B', Key::UpperB),
-        (b'c', Key::LowerC),
-        (b'C', Key::UpperC),
-        (b'f', Key::LowerF),
-        (b'F', Key::UpperF),
-        (b'h', Key::LowerH),
-        (b'i', Key::LowerI),
-        (b'k', Key::LowerK),
-        (b'l', Key::LowerL),
-        (b'L', Key::UpperL),
-        (b'm', Key::LowerM),
-        (b'M', Key::UpperM),
-        (b'n', Key::LowerN),
-        (b'o', Key::LowerO),
-        (b'O', Key::UpperO),
-        (b'p', Key::LowerP),
-        (b'P', Key::UpperP),
-        (b'q', Key::LowerQ),
-        (b'Q', Key::UpperQ),
-        (b'r', Key::LowerR),
-        (b't', Key::LowerT),
-        (b'T', Key::UpperT),
-        (b'u', Key::LowerU),
-        (b'U', Key::UpperU),
-        (b'v', Key::LowerV),
-        (b'V', Key::UpperV),
-        (b'w', Key::LowerW),
-        (b'x', Key::LowerX),
-    ];
     let mut i = 0;
-    while i < pairs.len() {
-        t[pairs[i].0 as usize] = pairs[i].1 as u8;
+    while i < KEYS {
+        let name = KEY_NAMES[i].as_bytes();
+        if name.len() == 1 {
+            t[name[0] as usize] = i as u8;
+        }
         i += 1;
     }
     t
+};
+
+/// How many key names are longer than one letter.
+const MULTI_LETTER_COUNT: usize = {
+    let (mut n, mut i) = (0, 0);
+    while i < KEYS {
+        if KEY_NAMES[i].len() > 1 {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+};
+
+/// The discriminants of the multi-letter keys: few enough that a scan (lengths compared first)
+/// costs no more than a `match`.
+const MULTI_LETTER: [usize; MULTI_LETTER_COUNT] = {
+    let mut out = [0; MULTI_LETTER_COUNT];
+    let (mut n, mut i) = (0, 0);
+    while i < KEYS {
+        if KEY_NAMES[i].len() > 1 {
+            out[n] = i;
+            n += 1;
+        }
+        i += 1;
+    }
+    out
 };
 
 /// What a key means to the scanner.
@@ -136,72 +146,18 @@ fn classify_key(name: &[u8]) -> KeyKind {
         return if k == NONE {
             KeyKind::Skip
         } else {
-            // `k` is a `Key as u8` from the table above, so it indexes KEY_BY_INDEX.
+            // `k` is a discriminant written by SINGLE_LETTER, so it indexes KEY_BY_INDEX.
             KeyKind::Capture(KEY_BY_INDEX[usize::from(k)])
         };
     }
-    KeyKind::Capture(match name {
-        b"symbol" => Key::Symbol,
-        b"pu" => Key::Pu,
-        b"lastUpdateId" => Key::LastUpdateId,
-        b"bids" => Key::Bids,
-        b"asks" => Key::Asks,
-        b"stream" => Key::Stream,
-        b"timestamp" => Key::Timestamp,
-        b"message_id" => Key::MessageId,
-        b"data" => return KeyKind::Data,
-        _ => return KeyKind::Skip,
-    })
+    if name == b"data" {
+        return KeyKind::Data;
+    }
+    MULTI_LETTER
+        .iter()
+        .find(|&&i| KEY_NAMES[i].as_bytes() == name)
+        .map_or(KeyKind::Skip, |&i| KeyKind::Capture(KEY_BY_INDEX[i]))
 }
-
-/// Every key by its discriminant, to turn a table byte back into a [`Key`].
-const KEY_BY_INDEX: [Key; KEYS] = {
-    use Key::*;
-    [
-        LowerE,
-        UpperE,
-        LowerS,
-        Symbol,
-        LowerA,
-        UpperA,
-        LowerB,
-        UpperB,
-        LowerC,
-        UpperC,
-        LowerF,
-        UpperF,
-        LowerH,
-        LowerI,
-        LowerK,
-        LowerL,
-        UpperL,
-        LowerM,
-        UpperM,
-        LowerN,
-        LowerO,
-        UpperO,
-        LowerP,
-        UpperP,
-        LowerQ,
-        UpperQ,
-        LowerR,
-        LowerT,
-        UpperT,
-        LowerU,
-        UpperU,
-        LowerV,
-        UpperV,
-        LowerW,
-        LowerX,
-        Pu,
-        LastUpdateId,
-        Bids,
-        Asks,
-        Stream,
-        Timestamp,
-        MessageId,
-    ]
-};
 
 /// The exact JSON text of the values of the known keys of one object. A duplicated key keeps
 /// its last value, as Python's `json.loads` (the old service) did.
@@ -807,28 +763,27 @@ mod tests {
     }
 
     #[test]
-    fn single_letter_table_agrees_with_key_names() {
-        let mut captured = 0;
-        for key in KEY_BY_INDEX {
-            let name = format!("{key:?}");
-            let letter = match (name.strip_prefix("Lower"), name.strip_prefix("Upper")) {
-                (Some(l), _) => l.to_lowercase(),
-                (_, Some(u)) => u.to_owned(),
-                _ => continue,
-            };
+    fn every_key_name_classifies_to_its_key() {
+        for (i, key) in KEY_BY_INDEX.into_iter().enumerate() {
+            assert_eq!(key as usize, i, "{key:?} is at its discriminant");
+            let name = KEY_NAMES[i];
             assert_eq!(
-                classify_key(letter.as_bytes()),
+                classify_key(name.as_bytes()),
                 KeyKind::Capture(key),
-                "{letter}"
+                "{name}"
             );
-            captured += 1;
         }
-        assert_eq!(captured, 34);
-        assert_eq!(classify_key(b"X"), KeyKind::Skip);
+        assert_eq!(SINGLE_LETTER.iter().filter(|&&k| k != NONE).count(), 34);
+        assert_eq!(MULTI_LETTER.len(), KEYS - 34);
+        for skipped in [
+            "X", "z", "", "source", "version", "symbols", "Stream", "dat",
+        ] {
+            assert_eq!(
+                classify_key(skipped.as_bytes()),
+                KeyKind::Skip,
+                "{skipped:?}"
+            );
+        }
         assert_eq!(classify_key(b"data"), KeyKind::Data);
-        assert_eq!(
-            classify_key(b"lastUpdateId"),
-            KeyKind::Capture(Key::LastUpdateId)
-        );
     }
 }
