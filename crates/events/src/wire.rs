@@ -363,55 +363,85 @@ impl<'a> Scanner<'a> {
         fields: &mut Fields<'a>,
         mut data: Option<(&mut Fields<'a>, &mut Data)>,
     ) -> Result<()> {
+        self.members(depth, b'}', |s| {
+            s.expect_key_start()?;
+            let kind = s.key()?;
+            s.colon()?;
+            match (kind, data.as_mut()) {
+                (KeyKind::Data, Some((payload, slot))) => {
+                    // A repeated `data` key replaces the earlier one entirely (last wins).
+                    **payload = Fields::empty(s.text);
+                    if s.peek() == Some(b'{') {
+                        **slot = Data::Object;
+                        s.object(depth + 1, payload, None)
+                    } else {
+                        **slot = Data::NotObject(type_name(s.peek()));
+                        s.skip_value(depth + 1)
+                    }
+                }
+                (KeyKind::Capture(key), _) => {
+                    let start = s.pos;
+                    s.skip_value(depth + 1)?;
+                    fields.set(key, start, s.pos);
+                    Ok(())
+                }
+                _ => s.skip_value(depth + 1),
+            }
+        })
+    }
+
+    /// The grammar objects and arrays share: the opening byte is at `pos`, members are
+    /// separated by commas, `close` ends it; `member` reads one member. Nesting is limited here,
+    /// once for every container.
+    #[inline(always)]
+    fn members(
+        &mut self,
+        depth: usize,
+        close: u8,
+        mut member: impl FnMut(&mut Self) -> Result<()>,
+    ) -> Result<()> {
         if depth > MAX_DEPTH {
             return Err(self.error("nesting too deep"));
         }
-        self.pos += 1; // '{'
+        self.pos += 1; // '{' or '['
         self.skip_ws();
-        if self.peek() == Some(b'}') {
+        if self.peek() == Some(close) {
             self.pos += 1;
             return Ok(());
         }
         loop {
-            if self.peek() != Some(b'"') {
-                return Err(self.error("expected a string key"));
-            }
-            let kind = self.key()?;
-            self.skip_ws();
-            self.expect(b':', "expected ':'")?;
-            self.skip_ws();
-            match (kind, data.as_mut()) {
-                (KeyKind::Data, Some((payload, slot))) => {
-                    // A repeated `data` key replaces the earlier one entirely (last wins).
-                    **payload = Fields::empty(self.text);
-                    if self.peek() == Some(b'{') {
-                        **slot = Data::Object;
-                        self.object(depth + 1, payload, None)?;
-                    } else {
-                        **slot = Data::NotObject(type_name(self.peek()));
-                        self.skip_value(depth + 1)?;
-                    }
-                }
-                (KeyKind::Capture(key), _) => {
-                    let start = self.pos;
-                    self.skip_value(depth + 1)?;
-                    fields.set(key, start, self.pos);
-                }
-                _ => self.skip_value(depth + 1)?,
-            }
+            member(self)?;
             self.skip_ws();
             match self.peek() {
                 Some(b',') => {
                     self.pos += 1;
                     self.skip_ws();
                 }
-                Some(b'}') => {
+                Some(c) if c == close => {
                     self.pos += 1;
                     return Ok(());
                 }
-                _ => return Err(self.error("expected ',' or '}'")),
+                _ if close == b'}' => return Err(self.error("expected ',' or '}'")),
+                _ => return Err(self.error("expected ',' or ']'")),
             }
         }
+    }
+
+    fn expect_key_start(&self) -> Result<()> {
+        if self.peek() == Some(b'"') {
+            Ok(())
+        } else {
+            Err(self.error("expected a string key"))
+        }
+    }
+
+    /// The `:` between a key and its value, with the whitespace around it.
+    #[inline(always)]
+    fn colon(&mut self) -> Result<()> {
+        self.skip_ws();
+        self.expect(b':', "expected ':'")?;
+        self.skip_ws();
+        Ok(())
     }
 
     /// A key string, classified. Keys with escapes are decoded first (rare); one that does not
@@ -457,64 +487,16 @@ impl<'a> Scanner<'a> {
 
     /// An object nobody reads (a nested value): keys are checked as strings, not classified.
     fn skip_object(&mut self, depth: usize) -> Result<()> {
-        if depth > MAX_DEPTH {
-            return Err(self.error("nesting too deep"));
-        }
-        self.pos += 1; // '{'
-        self.skip_ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            return Ok(());
-        }
-        loop {
-            if self.peek() != Some(b'"') {
-                return Err(self.error("expected a string key"));
-            }
-            self.skip_string()?;
-            self.skip_ws();
-            self.expect(b':', "expected ':'")?;
-            self.skip_ws();
-            self.skip_value(depth + 1)?;
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.skip_ws();
-                }
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                _ => return Err(self.error("expected ',' or '}'")),
-            }
-        }
+        self.members(depth, b'}', |s| {
+            s.expect_key_start()?;
+            s.skip_string()?;
+            s.colon()?;
+            s.skip_value(depth + 1)
+        })
     }
 
     fn array(&mut self, depth: usize) -> Result<()> {
-        if depth > MAX_DEPTH {
-            return Err(self.error("nesting too deep"));
-        }
-        self.pos += 1; // '['
-        self.skip_ws();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
-            return Ok(());
-        }
-        loop {
-            self.skip_value(depth + 1)?;
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.skip_ws();
-                }
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                _ => return Err(self.error("expected ',' or ']'")),
-            }
-        }
+        self.members(depth, b']', |s| s.skip_value(depth + 1))
     }
 
     /// Skips a string (the opening quote is at `pos`), validating escapes and rejecting raw
