@@ -39,24 +39,12 @@ pub const CYCLE: scheduler::CycleMetrics = scheduler::CycleMetrics {
     leader_status: LEADER_STATUS,
 };
 
-/// Registers names, help and units (the scheduler zeroes the cycle series).
+/// Registers help of this binary's own metrics (the scheduler describes and zeroes the cycle series).
 pub fn describe() {
-    metrics::describe_histogram!(
-        CYCLE_SECONDS,
-        metrics::Unit::Seconds,
-        "Duration of an analytics cycle"
-    );
-    metrics::describe_counter!(CYCLES, "Analytics cycles by outcome");
     metrics::describe_counter!(DOCUMENTS_WRITTEN, "Metric documents upserted, by metric");
     metrics::describe_counter!(
         SKIPPED,
         "Metrics skipped for insufficient data, by metric and reason"
-    );
-    metrics::describe_gauge!(LEADER_STATUS, "1 while this replica leads analytics");
-    metrics::describe_gauge!(
-        LAST_SUCCESS,
-        metrics::Unit::Seconds,
-        "Unix time of the last successful cycle"
     );
 }
 

@@ -40,14 +40,8 @@ pub const CYCLE: scheduler::CycleMetrics = scheduler::CycleMetrics {
     leader_status: LEADER_STATUS,
 };
 
-/// Registers names, help and units (the scheduler zeroes the cycle series).
+/// Registers help of this binary's own metrics (the scheduler describes and zeroes the cycle series).
 pub fn describe() {
-    metrics::describe_histogram!(
-        CYCLE_SECONDS,
-        metrics::Unit::Seconds,
-        "Duration of an audit cycle"
-    );
-    metrics::describe_counter!(CYCLES, "Audit cycles by outcome");
     metrics::describe_gauge!(
         FINDINGS,
         "Findings of the last successful cycle by check and severity"
@@ -56,12 +50,6 @@ pub fn describe() {
         HEALTH_SCORE,
         "Quality score (0-100) per dataset in the last cycle"
     );
-    metrics::describe_gauge!(
-        LAST_SUCCESS,
-        metrics::Unit::Seconds,
-        "Unix time of the last successful cycle"
-    );
-    metrics::describe_gauge!(LEADER_STATUS, "1 while this replica leads the auditor");
     metrics::describe_gauge!(PENDING_CYCLES, "Cycles whose Mongo write is still owed");
 }
 

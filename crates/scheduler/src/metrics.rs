@@ -50,6 +50,34 @@ impl Outcome {
 }
 
 impl CycleMetrics {
+    /// Registers help and units of the cycle metrics; `noun` names the work ("audit").
+    pub fn describe(&self, noun: &str) {
+        let mut title = noun.to_owned();
+        if let Some(first) = title.get_mut(..1) {
+            first.make_ascii_uppercase();
+        }
+        let article = if noun.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        metrics::describe_histogram!(
+            self.cycle_seconds,
+            metrics::Unit::Seconds,
+            format!("Duration of {article} {noun} cycle")
+        );
+        metrics::describe_counter!(self.cycles, format!("{title} cycles by outcome"));
+        metrics::describe_gauge!(
+            self.last_success,
+            metrics::Unit::Seconds,
+            "Unix time of the last successful cycle"
+        );
+        metrics::describe_gauge!(
+            self.leader_status,
+            format!("1 while this replica leads and runs {noun} cycles")
+        );
+    }
+
     /// Zeroes every outcome's counter and the leader gauge, so the series exist from the start.
     pub fn zero(&self) {
         for o in Outcome::ALL {
@@ -83,5 +111,43 @@ impl LeadingGauge {
 impl Drop for LeadingGauge {
     fn drop(&mut self) {
         metrics::gauge!(self.0).set(0.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NAMES: CycleMetrics = CycleMetrics {
+        cycle_seconds: "t_audit_cycle_seconds",
+        cycles: "t_audit_cycles_total",
+        last_success: "t_audit_last_success_timestamp_seconds",
+        leader_status: "t_audit_leader_status",
+    };
+
+    #[test]
+    fn cycle_metrics_are_described_and_zeroed_under_the_binary_names() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            NAMES.describe("audit");
+            NAMES.zero();
+        });
+        let text = handle.render();
+        assert!(
+            text.contains("# HELP t_audit_cycles_total Audit cycles by outcome"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"t_audit_cycles_total{outcome="fenced"} 0"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "# HELP t_audit_leader_status 1 while this replica leads and runs audit cycles"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("t_audit_leader_status 0"), "{text}");
     }
 }

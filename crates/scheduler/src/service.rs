@@ -174,6 +174,7 @@ pub async fn run<J: Job>(
 ) -> Result<(), RunError> {
     let handle = runtime::metrics::install(shutdown.clone())?;
     (service.describe)();
+    service.metrics.describe(service.noun);
     service.metrics.zero();
     leader::metrics::describe();
     let probe_every = config.service.probe_interval.0;
