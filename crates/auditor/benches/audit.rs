@@ -81,6 +81,11 @@ async fn main() {
         profile: Profile::V3,
         max_row_findings: 100,
         db_timeout: Duration::from_secs(60),
+        trades: auditor::trades::TradesSettings {
+            enabled: false,
+            window: 3_600,
+            reference: "5m".parse().expect("tf"),
+        },
     };
     // Warm the buffer pool and the connection once.
     let _ = auditor::cycle::audit_all(&source, &settings, now)

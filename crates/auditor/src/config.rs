@@ -163,6 +163,10 @@ pub struct AuditArgs {
         default_value_t = 100
     )]
     pub max_row_findings: usize,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub trades: crate::trades::TradesArgs,
 }
 
 /// Which symbols to audit.
@@ -193,6 +197,8 @@ pub struct Settings {
     pub max_row_findings: usize,
     /// Database call timeout.
     pub db_timeout: Duration,
+    /// The trades audit.
+    pub trades: crate::trades::TradesSettings,
 }
 
 /// The default L: max(2·I, 900 s) (C.1).
@@ -268,6 +274,7 @@ impl AuditArgs {
             profile: self.profile,
             max_row_findings: self.max_row_findings,
             db_timeout: self.store.db_timeout.0,
+            trades: self.trades.settings()?,
         })
     }
 }

@@ -36,11 +36,25 @@ pub enum Check {
     NotExtracted,
     /// The timeframe's table does not exist (C.2).
     TableMissing,
+    /// Fewer trades stored than the reference candles counted (trades datasets).
+    TradesMissing,
+    /// More trades stored than the reference candles counted (trades datasets).
+    TradesExcess,
+    /// A candle's stored trades are all there but their quantities do not add up to its volumes.
+    TradeVolumeMismatch,
+    /// The table holds the clamped `trade_id` 2,147,483,647 (trades datasets).
+    TradeIdClamped,
+    /// Other symbols hold trade ids inside this symbol's id range (trades datasets).
+    TradeIdCollision,
+    /// Candles with more trades than distinct milliseconds stored (trades datasets).
+    TradeMsCollision,
+    /// Trades rows that do not decode (trades datasets).
+    UndecodableTrade,
 }
 
 impl Check {
     /// Every kind, for metric descriptions and docs.
-    pub const ALL: [Check; 14] = [
+    pub const ALL: [Check; 21] = [
         Check::Gap,
         Check::Stale,
         Check::NoData,
@@ -55,6 +69,13 @@ impl Check {
         Check::PartialCandle,
         Check::NotExtracted,
         Check::TableMissing,
+        Check::TradesMissing,
+        Check::TradesExcess,
+        Check::TradeVolumeMismatch,
+        Check::TradeIdClamped,
+        Check::TradeIdCollision,
+        Check::TradeMsCollision,
+        Check::UndecodableTrade,
     ];
 
     /// The snake_case name.
@@ -74,6 +95,13 @@ impl Check {
             Check::PartialCandle => "partial_candle",
             Check::NotExtracted => "not_extracted",
             Check::TableMissing => "table_missing",
+            Check::TradesMissing => "trades_missing",
+            Check::TradesExcess => "trades_excess",
+            Check::TradeVolumeMismatch => "trade_volume_mismatch",
+            Check::TradeIdClamped => "trade_id_clamped",
+            Check::TradeIdCollision => "trade_id_collision",
+            Check::TradeMsCollision => "trade_ms_collision",
+            Check::UndecodableTrade => "undecodable_trade",
         }
     }
 

@@ -14,6 +14,7 @@
 //! - [`once`]: `dm-auditor once`; [`schedule`]: the audit job `dm-auditor run` hands to
 //!   the `scheduler` crate (election, retries, probes).
 //! - [`metrics`]: metric names and recording.
+//! - [`trades`]: the `trades` table reconciled against the reference klines (its own datasets).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -29,6 +30,7 @@ pub mod once;
 pub mod output;
 pub mod schedule;
 pub mod score;
+pub mod trades;
 pub mod write;
 
 pub use config::{Cli, Command, Settings};

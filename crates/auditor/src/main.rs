@@ -39,7 +39,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let started = std::time::Instant::now();
             let result = auditor::once::once(&args, &settings).await?;
             if args.json {
-                let out = serde_json::to_string(&auditor::output::output(&result.reports))?;
+                let mut out = auditor::output::output(&result.reports);
+                out.trades = auditor::trades::output::output(&result.trades);
+                let out = serde_json::to_string(&out)?;
                 println!("{out}");
             }
             tracing::info!(

@@ -30,6 +30,8 @@ pub struct OnceResult {
     pub now: DateTime<Utc>,
     /// Every dataset's report.
     pub reports: Vec<DatasetReport>,
+    /// Every trades dataset's report.
+    pub trades: Vec<crate::trades::TradesReport>,
     /// What was written (`None` with `--no-write`).
     pub written: Option<Written>,
 }
@@ -44,6 +46,7 @@ pub async fn once(args: &OnceArgs, settings: &Settings) -> Result<OnceResult, On
     let options = MysqlUri::parse(args.audit.store.mysql_uri.expose())?.to_options();
     let source = KlineSource::connect_lazy(options, settings.db_timeout);
     let reports = audit_all(&source, settings, now).await;
+    let trades = crate::trades::cycle::audit_all(&source, settings, now).await;
     source.close().await;
     let reports = reports?;
     let written = if args.no_write {
@@ -62,13 +65,19 @@ pub async fn once(args: &OnceArgs, settings: &Settings) -> Result<OnceResult, On
             holder: "dm-auditor once".to_owned(),
         };
         let run_id = format!("once-{}", now.timestamp());
-        let w = write_reports(&sink, &fence, &reports, &run_id, now).await;
+        let w = match write_reports(&sink, &fence, &reports, &run_id, now).await {
+            Ok(w) => crate::trades::documents::write_reports(&sink, &fence, &trades, &run_id)
+                .await
+                .map(|t| w.plus(t)),
+            Err(e) => Err(e),
+        };
         sink.shutdown().await;
         Some(w?)
     };
     Ok(OnceResult {
         now,
         reports,
+        trades,
         written,
     })
 }

@@ -11,6 +11,9 @@ use crate::finding::rfc3339;
 pub struct Output {
     /// One entry per audited dataset.
     pub datasets: Vec<DatasetOut>,
+    /// One entry per trades dataset (absent when `AUDIT_TRADES` is off).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trades: Vec<crate::trades::output::TradesOut>,
 }
 
 /// One dataset.
@@ -147,5 +150,6 @@ pub fn output(reports: &[DatasetReport]) -> Output {
                 }
             })
             .collect(),
+        trades: Vec::new(),
     }
 }

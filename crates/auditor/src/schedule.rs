@@ -62,6 +62,7 @@ pub async fn run(
 /// A cycle's results not yet written.
 struct Owed {
     reports: Vec<DatasetReport>,
+    trades: Vec<crate::trades::TradesReport>,
     run_id: String,
     at: DateTime<Utc>,
 }
@@ -100,10 +101,13 @@ impl Job for Audit {
         let reports = audit_all(&stores.source, &self.settings, now)
             .await
             .map_err(Failure::source)?;
+        let trades = crate::trades::cycle::audit_all(&stores.source, &self.settings, now).await;
         let line = summary(&reports, started.elapsed().as_secs_f64());
         metrics::results(&reports);
+        crate::trades::metrics::results(&trades);
         self.owed.push(Owed {
             reports,
+            trades,
             run_id: format!("{}-{}-{}", fence.holder, fence.term, now.timestamp()),
             at: now,
         });
@@ -131,6 +135,8 @@ impl Audit {
         }
         while let Some(owed) = self.owed.first() {
             write_reports(sink, fence, &owed.reports, &owed.run_id, owed.at).await?;
+            crate::trades::documents::write_reports(sink, fence, &owed.trades, &owed.run_id)
+                .await?;
             self.owed.remove(0);
         }
         Ok(())

@@ -30,6 +30,17 @@ pub struct Written {
     pub resolved: u64,
 }
 
+impl Written {
+    /// Both writes' totals.
+    pub fn plus(self, o: Written) -> Written {
+        Written {
+            health: self.health + o.health,
+            findings: self.findings + o.findings,
+            resolved: self.resolved + o.resolved,
+        }
+    }
+}
+
 /// Claims the fence, then upserts every report's health document and findings and marks the
 /// findings that were not seen again as resolved. Safe to repeat: every write is keyed.
 ///

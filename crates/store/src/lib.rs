@@ -8,6 +8,7 @@
 //! - [`mysql_url`]: `MYSQL_URI` in the plain or SQLAlchemy form (`mysql+pymysql://…`).
 //! - [`kline`]: one stored candle, with exact decimals and UTC instants.
 //! - [`source`]: bounded, indexed range scans over `klines_<suffix>` (MySQL 5.x SQL).
+//! - [`trades`]: streaming scans of the extractor's `trades` table, undecodable rows counted.
 //! - [`mongo_url`]: the database named by `MONGODB_URL`.
 //! - [`bson_safe`]: numbers that BSON can hold (no decimals, NaN/±∞ → null), at every depth.
 //! - [`sink`]: the MongoDB client: indexes, fenced upserts, the fence document.
@@ -27,6 +28,7 @@ pub mod source;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod timeframe;
+pub mod trades;
 
 pub use kline::Kline;
 pub use sink::{Fence, MongoSink, SinkError};

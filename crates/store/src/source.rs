@@ -65,8 +65,8 @@ impl SourceError {
 /// A pool of connections to the extractor's database.
 #[derive(Debug, Clone)]
 pub struct KlineSource {
-    pool: MySqlPool,
-    timeout: Duration,
+    pub(crate) pool: MySqlPool,
+    pub(crate) timeout: Duration,
 }
 
 impl KlineSource {
@@ -86,7 +86,7 @@ impl KlineSource {
         self.pool.close().await;
     }
 
-    async fn bounded<T, F>(&self, op: &'static str, fut: F) -> Result<T, SourceError>
+    pub(crate) async fn bounded<T, F>(&self, op: &'static str, fut: F) -> Result<T, SourceError>
     where
         F: Future<Output = Result<T, sqlx::Error>>,
     {
