@@ -46,6 +46,10 @@ bench-e2e: services ## dm-consumer vs a count-only subscriber through a local na
 bench-audit: services ## dm-auditor: one 30-day audit vs the bare MySQL read (137k rows)
 	$(CARGO) bench -p auditor --bench audit
 
+.PHONY: bench-trades
+bench-trades: services ## dm-auditor: the trades audit of 1,000,000 trades vs the bare MySQL read, peak RSS
+	$(CARGO) bench -p auditor --bench trades
+
 bench-analytics: services ## dm-analytics: one cycle (10 symbols, 90 days of 1h) vs the bare MySQL read
 	$(CARGO) bench -p analytics --bench cycle
 

@@ -63,6 +63,8 @@ impl Replica {
                 ("MONGODB_URL", mongo.to_owned()),
                 ("SUPPORTED_PAIRS", "BTCUSDT".into()),
                 ("AUDIT_TIMEFRAMES", "1h".into()),
+                // Klines only: the trades datasets have their own tests (tests/trades.rs).
+                ("AUDIT_TRADES", "false".into()),
                 ("AUDIT_INTERVAL", "1s".into()),
                 ("AUDIT_RETRY_MIN", "200ms".into()),
                 ("PROBE_INTERVAL", "200ms".into()),

@@ -354,7 +354,8 @@ async fn two_cycles_over_the_same_data_leave_the_same_documents() {
     db.insert(h1(), "BTCUSDT", &rows).await;
     let url = mongo_url();
     let now = at(2025, 10, 22, 0, 30, 0);
-    let a = args(&db, Some(&url), now, &[]);
+    // Klines only: the trades datasets have their own tests (tests/trades.rs).
+    let a = args(&db, Some(&url), now, &["--audit-trades", "false"]);
     let settings = a.audit.settings().expect("settings");
     auditor::once::once(&a, &settings).await.expect("first");
     let (logs1, health1) = (

@@ -153,6 +153,8 @@ async fn run_audits_while_leading_survives_a_mysql_outage_and_recovers() {
             ("MONGODB_URL", url.clone()),
             ("SUPPORTED_PAIRS", "BTCUSDT".into()),
             ("AUDIT_TIMEFRAMES", "1h".into()),
+            // Klines only: the trades datasets have their own tests (tests/trades.rs).
+            ("AUDIT_TRADES", "false".into()),
             ("AUDIT_INTERVAL", "1s".into()),
             ("AUDIT_RETRY_MIN", "200ms".into()),
             ("PROBE_INTERVAL", "200ms".into()),

@@ -323,3 +323,40 @@ async fn trades_datasets_are_written_fenced_next_to_the_klines() {
     assert_eq!(finding.get_str("severity").ok(), Some("medium"));
     drop_mongo_database(&url).await;
 }
+
+#[tokio::test]
+async fn once_json_lists_the_trades_datasets() {
+    let db = MariaDb::create().await;
+    seed_klines(&db, "BTCUSDT", 20).await;
+    insert_trades(
+        &db.pool,
+        "BTCUSDT",
+        &binance_trades(20, 1_000, Some(4)),
+        now(),
+    )
+    .await
+    .expect("insert");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dm-auditor"))
+        .args(["once", "--json", "--no-write", "--now", &now().to_rfc3339()])
+        .env_clear()
+        .env("MYSQL_URI", &db.url)
+        .env("SUPPORTED_PAIRS", "BTCUSDT,SOLUSDT")
+        .env("AUDIT_TIMEFRAMES", "5m")
+        .output()
+        .expect("run dm-auditor");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let trades = v["trades"].as_array().expect("trades");
+    assert_eq!(trades.len(), 2);
+    assert_eq!(trades[0]["dataset_id"], "trades_BTCUSDT");
+    assert_eq!(trades[0]["status"], "critical");
+    assert_eq!(trades[0]["completeness"], 75.0);
+    assert_eq!(trades[0]["counts"]["missing_trades"], 60);
+    assert_eq!(trades[0]["findings"][1]["check"], "trade_ms_collision");
+    assert_eq!(trades[1]["status"], "not_extracted");
+    assert_eq!(v["datasets"].as_array().map(Vec::len), Some(2));
+}
