@@ -22,6 +22,7 @@ pub mod run;
 pub mod seeding;
 pub mod services;
 pub mod summary;
+pub mod trades;
 
 pub use config::{Cli, Command, RunArgs, SeedArgs};
 pub use summary::Summary;

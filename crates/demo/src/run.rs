@@ -356,7 +356,7 @@ async fn pipeline(
         fine_days: args.data.fine_days,
         seed: args.data.seed,
     };
-    let data = market::generate(&plan);
+    let mut data = market::generate(&plan);
     let mysql_uri = format!(
         "mysql://root@127.0.0.1:{}/{}",
         args.mysql_port, args.database
@@ -371,7 +371,22 @@ async fn pipeline(
         mysql_uri
     ));
     let started = Instant::now();
-    seeding::recreate(&mysql_uri, &data).await?.close().await;
+    let pool = seeding::recreate(&mysql_uri, &data).await?;
+    let trades =
+        crate::trades::seed(&pool, &data)
+            .await
+            .map_err(|source| seeding::SeedError::Sql {
+                what: "inserting trades",
+                source,
+            })?;
+    pool.close().await;
+    if let Some(t) = &trades {
+        step(format!(
+            "seeded trades of {}: {} generated, {} kept by the server",
+            t.fault.symbol, t.generated, t.kept
+        ));
+        data.faults.push(t.fault.clone());
+    }
     step(format!(
         "seeded in {:.1} s; injected faults: {}",
         started.elapsed().as_secs_f64(),
@@ -496,7 +511,8 @@ async fn pipeline(
     // 5. The first audit and analytics results.
     let client = mongodb::Client::with_uri_str(&mongo_url).await?;
     let db = client.database(&args.database);
-    let datasets = plan.symbols.len() * TIMEFRAMES.len();
+    // The trades datasets (one per symbol) are written after the klines ones.
+    let datasets = plan.symbols.len() * (TIMEFRAMES.len() + 1);
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     step(format!(
         "waiting for the first audit cycle ({datasets} datasets)"
@@ -516,7 +532,8 @@ async fn pipeline(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let audit = results::audit(&db, &plan.symbols, &TIMEFRAMES).await?;
+    let audited: Vec<&str> = TIMEFRAMES.iter().copied().chain(["trades"]).collect();
+    let audit = results::audit(&db, &plan.symbols, &audited).await?;
     let faults: Vec<FaultCheck> = data
         .faults
         .iter()
@@ -526,7 +543,9 @@ async fn pipeline(
                     && d.timeframe == f.timeframe
                     && d.findings.iter().any(|x| {
                         x.check == f.check
-                            && (f.check == "stale" || same_instant(x.start.as_deref(), f.at))
+                            && (f.check == "stale"
+                                || f.timeframe == "trades"
+                                || same_instant(x.start.as_deref(), f.at))
                     })
             }),
             fault: f.clone(),
