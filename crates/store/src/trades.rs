@@ -210,9 +210,10 @@ impl KlineSource {
     }
 }
 
-/// Decodes one row; the id is borrowed, so a good row allocates nothing but its decimals.
+/// Decodes one row of the scan (columns by position: id, timestamp, trade_id, quantity,
+/// quote_quantity); the id is borrowed, so a good row allocates nothing.
 fn decode(row: &MySqlRow) -> TradeRow {
-    let id = row.try_get::<Option<&str>, _>("id").ok().flatten();
+    let id = row.try_get::<Option<&str>, _>(0).ok().flatten();
     let bad = |column: &'static str| Undecodable {
         id: id.map(str::to_owned),
         column,
@@ -221,17 +222,17 @@ fn decode(row: &MySqlRow) -> TradeRow {
         return Err(bad("id"));
     };
     let timestamp = row
-        .try_get::<Option<NaiveDateTime>, _>("timestamp")
+        .try_get::<Option<NaiveDateTime>, _>(1)
         .ok()
         .flatten()
         .ok_or_else(|| bad("timestamp"))?;
     let trade_id = row
-        .try_get::<Option<i32>, _>("trade_id")
+        .try_get::<Option<i32>, _>(2)
         .ok()
         .flatten()
         .ok_or_else(|| bad("trade_id"))?;
-    let dec = |column: &'static str| {
-        row.try_get::<Option<Decimal>, _>(column)
+    let dec = |index: usize, column: &'static str| {
+        row.try_get::<Option<Decimal>, _>(index)
             .ok()
             .flatten()
             .ok_or_else(|| bad(column))
@@ -240,8 +241,8 @@ fn decode(row: &MySqlRow) -> TradeRow {
         timestamp: utc(timestamp),
         id_millis: id_millis(id_str),
         trade_id: i64::from(trade_id),
-        quantity: dec("quantity")?,
-        quote_quantity: dec("quote_quantity")?,
+        quantity: dec(3, "quantity")?,
+        quote_quantity: dec(4, "quote_quantity")?,
     })
 }
 
