@@ -12,10 +12,10 @@ use crate::market::{Dataset, Fault, Generated};
 
 /// Hours of trades, ending at the newest 5m candle: more than the auditor's 1 h trades window
 /// and its 15 min lag.
-const HOURS: i64 = 3;
+pub const HOURS: i64 = 3;
 /// Percent of trades that land in the same millisecond as the previous one (busy markets see
 /// a large share of such bursts).
-const SAME_MS_PERCENT: u64 = 15;
+pub const SAME_MS_PERCENT: u64 = 15;
 /// The first trade id (below 2³¹, so the ids fit the column and only millisecond collisions
 /// remain).
 const FIRST_TRADE_ID: i64 = 1_000_000_000;
