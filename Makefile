@@ -27,6 +27,20 @@ endif
 	$(CARGO) test --workspace --doc
 	tests/deploy/run.sh
 
+# The tests that need no server: every unit test, plus the integration tests that only parse,
+# compute or run a binary offline. For a quick loop while editing; `make test` runs everything.
+PURE_TESTS := -p events --test fixtures --test never_panics -p analytics --test golden --test properties --test compute
+
+.PHONY: test-unit
+test-unit: ## Unit tests and server-free tests: no NATS, MariaDB, MongoDB or API server needed
+ifeq ($(NEXTEST),yes)
+	$(CARGO) nextest run --workspace --lib --bins --no-fail-fast
+	$(CARGO) nextest run $(PURE_TESTS) --no-fail-fast
+else
+	$(CARGO) test --workspace --lib --bins --no-fail-fast
+	$(CARGO) test $(PURE_TESTS) --no-fail-fast
+endif
+
 lint: ## rustfmt check, clippy and rustdoc with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
