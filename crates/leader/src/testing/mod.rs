@@ -14,4 +14,4 @@ mod real_api;
 mod rules;
 
 pub use fake_api::{Entry, FakeApi, Partition};
-pub use real_api::{ChartRbac, KUBECONFIG_VAR, RealApi};
+pub use real_api::{ChartRbac, KUBECONFIG_VAR, LeaseWatch, RealApi};

@@ -5,14 +5,20 @@
 //! scheduler ServiceAccount, Role and RoleBinding, rendered by Helm).
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
-use kube::api::PostParams;
+use kube::api::{PostParams, WatchEvent, WatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 /// The environment variable naming the admin kubeconfig; tests need it set.
@@ -161,6 +167,31 @@ impl RealApi {
             .unwrap_or_else(|e| panic!("reading Lease {ns}/{name}: {e}"))
     }
 
+    /// Starts watching Lease `ns/name` and records every version the server commits, with the
+    /// (monotonic) time its event arrived, within a loopback round trip of the commit. Polling
+    /// would miss versions that live for less than a poll, such as a release followed at once
+    /// by a takeover.
+    pub async fn watch_lease(&self, ns: &str, name: &str) -> LeaseWatch {
+        let api: Api<Lease> = Api::namespaced(self.admin().await, ns);
+        let wp = WatchParams::default().fields(&format!("metadata.name={name}"));
+        let mut stream = api.watch(&wp, "0").await.expect("watch").boxed();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let task = tokio::spawn(async move {
+            while let Some(Ok(event)) = stream.next().await {
+                if let WatchEvent::Added(lease) | WatchEvent::Modified(lease) = event {
+                    let spec = lease.spec.unwrap_or_default();
+                    sink.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((Instant::now(), spec));
+                }
+            }
+        });
+        // Let the server register the watch before the caller acts.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        LeaseWatch { seen, task }
+    }
+
     /// Creates ServiceAccount `sa` in `ns`, binds `role` to it (named like the account) and
     /// returns a token for it from the TokenRequest API.
     pub async fn service_account_with_role(
@@ -286,5 +317,24 @@ impl RealApi {
             path,
             serde_json::to_vec_pretty(&value).map_err(std::io::Error::other)?,
         )
+    }
+}
+
+/// The versions of one Lease seen by [`RealApi::watch_lease`]; stops watching when dropped.
+pub struct LeaseWatch {
+    seen: Arc<Mutex<Vec<(Instant, LeaseSpec)>>>,
+    task: JoinHandle<()>,
+}
+
+impl LeaseWatch {
+    /// Every version so far, in commit order, as (when its event arrived, spec).
+    pub fn versions(&self) -> Vec<(Instant, LeaseSpec)> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl Drop for LeaseWatch {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }

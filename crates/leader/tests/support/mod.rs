@@ -12,12 +12,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::rbac::v1::PolicyRule;
-use kube::Api;
-use kube::api::{WatchEvent, WatchParams};
-use leader::testing::{FakeApi, RealApi};
+use leader::testing::{FakeApi, LeaseWatch, RealApi};
 pub use testkit::eventually;
 
 /// Generates, for each named `async fn(&Cluster)`, a module with two tests: `fake` against the
@@ -162,28 +159,8 @@ impl Cluster {
     pub async fn record(&self, name: &str) -> Commits {
         match &self.backend {
             Backend::Fake(_) => Commits(CommitsInner::Fake),
-            Backend::Real(_) => {
-                let api: Api<Lease> = Api::namespaced(
-                    kube::Client::try_from(self.admin_config()).expect("admin client"),
-                    &self.ns,
-                );
-                let seen = Arc::new(Mutex::new(Vec::new()));
-                let wp = WatchParams::default().fields(&format!("metadata.name={name}"));
-                let mut stream = api.watch(&wp, "0").await.expect("watch").boxed();
-                let sink = seen.clone();
-                let task = tokio::spawn(async move {
-                    while let Some(Ok(event)) = stream.next().await {
-                        if let WatchEvent::Added(lease) | WatchEvent::Modified(lease) = event {
-                            let spec = lease.spec.unwrap_or_default();
-                            sink.lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .push((Instant::now(), spec));
-                        }
-                    }
-                });
-                // The watch is open once the server has answered its first event or a moment passed.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                Commits(CommitsInner::Real { seen, task })
+            Backend::Real(real) => {
+                Commits(CommitsInner::Real(real.watch_lease(&self.ns, name).await))
             }
         }
     }
@@ -191,9 +168,7 @@ impl Cluster {
     /// Committed versions of the Lease so far, in commit order, as (when, spec).
     pub fn commits(&self, recorder: &Commits) -> Vec<(Instant, LeaseSpec)> {
         match (&recorder.0, &self.backend) {
-            (CommitsInner::Real { seen, .. }, _) => {
-                seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
-            }
+            (CommitsInner::Real(watch), _) => watch.versions(),
             (CommitsInner::Fake, Backend::Fake(fake)) => fake
                 .log()
                 .into_iter()
@@ -209,18 +184,7 @@ pub struct Commits(CommitsInner);
 
 enum CommitsInner {
     Fake,
-    Real {
-        seen: Arc<Mutex<Vec<(Instant, LeaseSpec)>>>,
-        task: JoinHandle<()>,
-    },
-}
-
-impl Drop for Commits {
-    fn drop(&mut self) {
-        if let CommitsInner::Real { task, .. } = &self.0 {
-            task.abort();
-        }
-    }
+    Real(LeaseWatch),
 }
 /// Test timings (`leader.md` §12.3): they pass validation (1 > 0.6 > 0.24).
 pub const LD: Duration = Duration::from_secs(1);
