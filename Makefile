@@ -57,7 +57,7 @@ bench-failover: ## Lease failover after a crash and hand-over after a release (f
 test-k8s: services ## Lease election against a real kube-apiserver (built once from Debian's source into ~/.cache; see tests/k8s/)
 	tests/k8s/run.sh
 
-bench-failover-real: ## The failover benchmark against a real kube-apiserver (tests/k8s/run.sh bench)
+bench-failover-real: ## The failover benchmark against the fake and then a real kube-apiserver, in one run (tests/k8s/run.sh bench)
 	tests/k8s/run.sh bench
 
 IMAGE_TAG ?= $(shell sed -n 's/^appVersion: *"\(.*\)"/\1/p' helm/Chart.yaml)
