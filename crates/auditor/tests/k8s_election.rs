@@ -315,3 +315,48 @@ async fn auditors_elect_through_a_real_api_server_with_the_charts_role() {
     }
     drop_mongo_database(&mongo).await;
 }
+
+/// A replica whose token no Role names: the election is reported as misconfigured, with the
+/// server's 403, in readiness (503) and in the gauge, instead of following nobody forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real kube-apiserver of `make test-k8s`"]
+async fn an_auditor_without_a_role_is_not_ready_and_says_why() {
+    let db = MariaDb::create().await;
+    let mongo = mongo_url();
+    let real = RealApi::from_env();
+    let ns = real.create_namespace("dm-auditor-norole").await;
+    let kubeconfig = temp_path("kubeconfig-norole", "json");
+    real.write_kubeconfig(&kubeconfig, &ns, real.norole_token())
+        .expect("write kubeconfig");
+    let replica = Replica::start("auditor-x", &ns, &kubeconfig, &db.url, &mongo);
+    let port = replica.port;
+    let (code, body) = eventually(SETTLE, || async move {
+        let (code, body) =
+            tokio::task::spawn_blocking(move || testkit::http_get(port, "/health/readiness"))
+                .await
+                .ok()??;
+        body.contains("misconfigured").then_some((code, body))
+    })
+    .await;
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains("403 Forbidden") && body.contains("dm-norole"),
+        "{body}"
+    );
+    assert_eq!(
+        replica
+            .metric("data_manager_leader_misconfigured{lease=\"data-manager-auditor\"}")
+            .await,
+        Some(1.0),
+        "{}",
+        replica.log_text()
+    );
+    let log = replica.log_text();
+    assert!(
+        log.contains("ERROR") && log.contains("leader election is misconfigured"),
+        "{log}"
+    );
+    drop(replica);
+    let _ = std::fs::remove_file(&kubeconfig);
+    drop_mongo_database(&mongo).await;
+}
