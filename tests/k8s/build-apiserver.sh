@@ -27,9 +27,17 @@ if [ -x "$bin" ] && reports_version "$bin" && [ "$(cat "$stamp" 2>/dev/null)" = 
   exit 0
 fi
 
-for tool in apt-get dpkg make tar; do
+for tool in apt-get dpkg tar; do
   command -v "$tool" >/dev/null || die "'$tool' is needed (a Debian-based system)"
 done
+# Kubernetes' own Makefile generates the OpenAPI definitions.
+if ! command -v make >/dev/null; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  say "installing make from the distribution's packages"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq make >/dev/null \
+    || die "could not install make"
+fi
 
 work="$cache/build"
 rm -rf "$work"
