@@ -66,6 +66,14 @@ bench-analytics: services ## dm-analytics: one cycle (10 symbols, 90 days of 1h)
 bench-failover: ## Lease failover after a crash and hand-over after a release (fake API server)
 	$(CARGO) run --release -p leader --example failover
 
+.PHONY: test-k8s bench-failover-real
+
+test-k8s: services ## Lease election against a real kube-apiserver (built once from Debian's source into ~/.cache; see tests/k8s/)
+	tests/k8s/run.sh
+
+bench-failover-real: ## The failover benchmark against the fake and then a real kube-apiserver, in one run (tests/k8s/run.sh bench)
+	tests/k8s/run.sh bench
+
 IMAGE_TAG ?= $(shell sed -n 's/^appVersion: *"\(.*\)"/\1/p' helm/Chart.yaml)
 
 images: ## Build both container images (needs a Docker engine)

@@ -20,6 +20,13 @@ pub enum LeaderState {
         /// The current holder's identity, if any.
         holder: Option<String>,
     },
+    /// The deployment is wrong and the election cannot proceed until an operator fixes it:
+    /// RBAC denies us (403), our credentials are rejected (401), or the Lease's namespace does
+    /// not exist. Not leading; the elector keeps retrying every RetryPeriod.
+    Misconfigured {
+        /// What failed, with the API server's code and message, for readiness and logs.
+        problem: String,
+    },
     /// We hold the Lease.
     Leading {
         /// The term: the Lease's `leaseTransitions` when we acquired it. Stamp writes with it so
@@ -50,6 +57,7 @@ impl LeaderState {
         match (self, other) {
             (Self::Unknown, Self::Unknown) => true,
             (Self::Following { holder: a }, Self::Following { holder: b }) => a == b,
+            (Self::Misconfigured { problem: a }, Self::Misconfigured { problem: b }) => a == b,
             (Self::Leading { term: a, .. }, Self::Leading { term: b, .. }) => a == b,
             _ => false,
         }

@@ -26,15 +26,22 @@ pub(crate) async fn probe_loop(
             Err(e) => health.set("mongodb", false, e.to_string()),
         }
         if let Some(rx) = &election {
-            // A follower is ready: it is a hot standby. The state is shown, not gated on.
-            let detail = match &*rx.borrow() {
-                leader::LeaderState::Leading { term, .. } => format!("leading (term {term})"),
-                leader::LeaderState::Following { holder } => {
-                    format!("following {}", holder.as_deref().unwrap_or("nobody"))
+            // A follower is ready: it is a hot standby. The state is shown, not gated on, except
+            // a misconfigured election, which no replica can recover from on its own.
+            let (ok, detail) = match &*rx.borrow() {
+                leader::LeaderState::Leading { term, .. } => {
+                    (true, format!("leading (term {term})"))
                 }
-                leader::LeaderState::Unknown => "unknown".to_owned(),
+                leader::LeaderState::Following { holder } => (
+                    true,
+                    format!("following {}", holder.as_deref().unwrap_or("nobody")),
+                ),
+                leader::LeaderState::Unknown => (true, "unknown".to_owned()),
+                leader::LeaderState::Misconfigured { problem } => {
+                    (false, format!("misconfigured: {problem}"))
+                }
             };
-            health.set("election", true, detail);
+            health.set("election", ok, detail);
         }
         health.beat();
         tokio::select! {
