@@ -144,9 +144,9 @@ FIRES = [
     ("DataManagerAnalyticsCycleStale", "25m", lambda m: {"namespace": NAMESPACE} | (
         {"job": "data-manager-analytics"} if m == "service-monitor" else {}),
      lambda m: [series("data_manager_leader_is_leader", ANALYTICS_PODS[0], m, "1x30", lease="data-manager-analytics")]),
-    ("DataManagerAuditHighSeverityFindings", "20m", {"value": "3", "check": "gaps"},
+    ("DataManagerAuditHighSeverityFindings", "20m", {"value": "3", "check": "gap"},
      lambda m: [series("data_manager_leader_is_leader", AUDITOR_PODS[0], m, "1x30", lease="data-manager-auditor"),
-                series("data_manager_audit_findings", AUDITOR_PODS[0], m, "3x30", check="gaps", severity="high")]),
+                series("data_manager_audit_findings", AUDITOR_PODS[0], m, "3x30", check="gap", severity="high")]),
 ]
 
 
@@ -209,13 +209,13 @@ SILENT = [
     # The ex-leader still exports its last audit's findings; the current leader found none.
     ("DataManagerAuditHighSeverityFindings", "ex-leader-stale-gauge",
      lambda m: [series("data_manager_leader_is_leader", AUDITOR_PODS[0], m, "0x30", lease="data-manager-auditor"),
-                series("data_manager_audit_findings", AUDITOR_PODS[0], m, "7x30", check="gaps", severity="high"),
+                series("data_manager_audit_findings", AUDITOR_PODS[0], m, "7x30", check="gap", severity="high"),
                 series("data_manager_leader_is_leader", AUDITOR_PODS[1], m, "1x30", lease="data-manager-auditor"),
-                series("data_manager_audit_findings", AUDITOR_PODS[1], m, "0x30", check="gaps", severity="high")]),
+                series("data_manager_audit_findings", AUDITOR_PODS[1], m, "0x30", check="gap", severity="high")]),
     ("DataManagerAuditHighSeverityFindings", "python-pod-findings",
      lambda m: [series("data_manager_leader_is_leader", AUDITOR_PODS[0], m, "1x30", lease="data-manager-auditor"),
-                series("data_manager_audit_findings", AUDITOR_PODS[0], m, "0x30", check="gaps", severity="high"),
-                series("data_manager_audit_findings", PYTHON_POD, m, "4x30", check="gaps", severity="high")]),
+                series("data_manager_audit_findings", AUDITOR_PODS[0], m, "0x30", check="gap", severity="high"),
+                series("data_manager_audit_findings", PYTHON_POD, m, "4x30", check="gap", severity="high")]),
 ]
 
 
@@ -233,8 +233,8 @@ def test_every_alert_has_a_silent_case():
 @pytest.mark.parametrize("mode", sorted(MODES))
 def test_findings_of_a_leader_scraped_twice_are_counted_once(mode, tmp_path):
     inputs = twice("data_manager_leader_is_leader", AUDITOR_PODS[0], mode, "1x30", lease="data-manager-auditor") + twice(
-        "data_manager_audit_findings", AUDITOR_PODS[0], mode, "3x30", check="gaps", severity="high")
-    exp = [expected(mode, "DataManagerAuditHighSeverityFindings", "3", check="gaps")]
+        "data_manager_audit_findings", AUDITOR_PODS[0], mode, "3x30", check="gap", severity="high")
+    exp = [expected(mode, "DataManagerAuditHighSeverityFindings", "3", check="gap")]
     run_promtool_test(mode, "DataManagerAuditHighSeverityFindings", inputs, "20m", exp, tmp_path)
 
 
