@@ -260,3 +260,23 @@ def test_a_pod_disruption_budget_that_blocks_drains_is_refused(bad, tmp_path):
 def test_a_pod_disruption_budget_of_at_least_one_is_accepted(good):
     pdb = render({"consumer": {"podDisruptionBudget": {"maxUnavailable": good}}}).get("PodDisruptionBudget", CONSUMER)
     assert pdb["spec"]["maxUnavailable"] == good
+
+
+# === labels the selectors rely on ===
+
+
+@pytest.mark.parametrize("values", [
+    {"commonLabels": {"app.kubernetes.io/instance": "other"}},
+    {"consumer": {"podLabels": {"app.kubernetes.io/component": "auditor"}}},
+    {"schedulers": {"enabled": True, "podLabels": {"app.kubernetes.io/component": "consumer"}}},
+    {"schedulers": {"podLabels": {"helm.sh/chart": "x"}}},
+], ids=["common-instance", "consumer-component", "scheduler-component", "chart"])
+def test_extra_labels_cannot_replace_the_labels_selectors_use(values):
+    message = render_error(values)
+    assert SCHEMA_REFUSED in message and "invalid propertyName" in message, message
+
+
+def test_other_extra_labels_are_kept():
+    rendered = render({"commonLabels": {"team": "data"}, "consumer": {"podLabels": {"tier": "stream"}}})
+    labels = rendered.get("Deployment", CONSUMER)["spec"]["template"]["metadata"]["labels"]
+    assert labels["team"] == "data" and labels["tier"] == "stream"
