@@ -170,3 +170,10 @@ def pod_specs(rendered: Rendered) -> dict[str, dict]:
     return {
         d["metadata"]["name"]: d["spec"]["template"]["spec"] for d in rendered.of_kind("Deployment")
     }
+
+
+def promtool() -> str:
+    """Prometheus's checker: the system's, or the one tests/deploy/setup.sh unpacked."""
+    found = shutil.which("promtool") or str(REPO / ".venv-helm/bin/promtool")
+    assert Path(found).exists(), "promtool is missing: tests/deploy/setup.sh installs it"
+    return found

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import EVERYTHING_ON, NAMESPACE, REPO, render
+from conftest import EVERYTHING_ON, NAMESPACE, REPO, promtool, render
 
 # Rules as rendered for a Prometheus that scrapes pod annotations, and for the operator's
 # ServiceMonitor (whose `job` is the Service's name).
@@ -29,12 +28,6 @@ ANALYTICS_PODS = ("data-manager-analytics-6c9d8f7b5-r5t7v", "data-manager-analyt
 # The Python service: Deployment petrosa-data-manager in the same namespace, scraped through its
 # pod annotations.
 PYTHON_POD = "petrosa-data-manager-5c8d7f9b4-abcde"
-
-
-def promtool() -> str:
-    found = shutil.which("promtool") or str(REPO / ".venv-helm/bin/promtool")
-    assert Path(found).exists(), "promtool is missing: tests/deploy/setup.sh installs it"
-    return found
 
 
 def rules(mode: str) -> dict:

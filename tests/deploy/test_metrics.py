@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
-from services import nats_publish, running, sample, secantus, seeded_mysql, unique_name, wait_until, NATS_URL
-from test_alerts import promtool
+from conftest import REPO, promtool
+from services import NATS_URL, nats_publish, running, sample, secantus, seeded_mysql, unique_name, wait_until
 
 BIN_DIR = Path(os.environ.get("DM_BIN_DIR", REPO / "target/debug"))
 

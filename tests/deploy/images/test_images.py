@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from services import NATS_URL, http_get, secantus, unique_name, wait_until, free_port
+from services import NATS_URL, free_port, http_get, secantus, unique_name, wait_until
 from test_dockerfiles import bins, parse
 
 DOCKER = os.environ.get("DOCKER", "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker")
