@@ -95,9 +95,11 @@ def release_binaries() -> Path:
     if os.environ.get("DM_IMAGE_BIN_DIR"):  # binaries built elsewhere
         return Path(os.environ["DM_IMAGE_BIN_DIR"])
     names = [b for f in ("Dockerfile.consumer", "Dockerfile.scheduler") for b in sum(dockerfile_bins(f), [])]
-    flags = ["--release"] if PROFILE == "release" else []
-    subprocess.run(["cargo", "build", "--locked", *flags, *(a for n in names for a in ("--bin", n))],
-                   cwd=REPO, check=True)
+    if PROFILE == "release":
+        selection = ["--release", *(a for n in names for a in ("--bin", n))]
+    else:  # exactly `make build`'s selection, so the debug build make test made is reused as is
+        selection = ["--workspace", "--bins"]
+    subprocess.run(["cargo", "build", "--locked", *selection], cwd=REPO, check=True)
     return REPO / "target" / PROFILE
 
 
