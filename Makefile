@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NEXTEST := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo yes)
 
-.PHONY: help build test lint fmt bench bench-parse bench-e2e bench-audit bench-analytics bench-failover demo services images chart test-deploy clean
+.PHONY: help build test lint fmt bench bench-parse bench-e2e bench-audit bench-analytics bench-failover demo services images chart test-deploy test-images clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -76,16 +76,22 @@ bench-failover-real: ## The failover benchmark against the fake and then a real 
 
 IMAGE_TAG ?= $(shell sed -n 's/^appVersion: *"\(.*\)"/\1/p' helm/Chart.yaml)
 
-images: ## Build both container images (needs a Docker engine)
+images: ## Build the container images: consumer, scheduler, and the demo image compose uses (needs a Docker engine)
 	docker build -f Dockerfile.consumer -t ghcr.io/petrosa/data-manager-consumer:$(IMAGE_TAG) .
 	docker build -f Dockerfile.scheduler -t ghcr.io/petrosa/data-manager-scheduler:$(IMAGE_TAG) .
+	docker build -f Dockerfile.scheduler --target demo -t ghcr.io/petrosa/data-manager-demo:$(IMAGE_TAG) .
 
 chart: ## Lint the Helm chart (strict), render it into rendered/ and validate every manifest
 	@tests/deploy/setup.sh
 	.venv-helm/bin/python tests/deploy/chart.py $(if $(VALUES),-f $(VALUES))
 
-test-deploy: ## The chart and Dockerfile checks (Helm v4 SDK + kubernetes-validate in .venv-helm)
+test-deploy: services build ## The chart, alert (promtool), /metrics and Dockerfile checks (Helm v4 SDK + kubernetes-validate in .venv-helm)
 	tests/deploy/run.sh
+
+test-images: services ## Build each image's runtime stage on a locally made base with the release binaries and run it locked down (Docker engine: tests/deploy/ensure-docker.sh)
+	tests/deploy/ensure-docker.sh
+	tests/deploy/setup.sh
+	.venv-helm/bin/python -m pytest -q -p no:cacheprovider tests/deploy/images
 
 demo: ## The whole pipeline on one machine: seeded MySQL, consumer+loadgen, auditor, analytics; a summary, then stop (ARGS=--keep to stay up)
 	@deploy/local/demo.sh $(ARGS)
