@@ -93,14 +93,10 @@ async fn a_cycle_writes_every_document_once_keeps_timeframes_apart_and_fences_ol
         .await
         .expect("sink");
     ensure_indexes(&sink).await.expect("indexes");
-    let fence = Fence {
-        lease: "data-manager-analytics".into(),
-        term: 2,
-        holder: "test".into(),
-    };
+    let fence = Fence::new("data-manager-analytics", 2, "test");
     let now = Utc::now();
     let analyses = analyze_all(&source, &settings, now).await.expect("reads");
-    let counts = write_analyses(&sink, &fence, &analyses, &settings.options, now)
+    let counts = write_analyses(&sink, &fence, &analyses, &settings.options, now, &never())
         .await
         .expect("write");
     let expected: Vec<(&str, u64)> = vec![
@@ -183,9 +179,16 @@ async fn a_cycle_writes_every_document_once_keeps_timeframes_apart_and_fences_ol
     let analyses = analyze_all(&source, &settings, Utc::now())
         .await
         .expect("reads");
-    write_analyses(&sink, &fence, &analyses, &settings.options, Utc::now())
-        .await
-        .expect("rewrite");
+    write_analyses(
+        &sink,
+        &fence,
+        &analyses,
+        &settings.options,
+        Utc::now(),
+        &never(),
+    )
+    .await
+    .expect("rewrite");
     assert_eq!(count(&url, "analytics_volatility", doc! {}).await, before);
     assert_eq!(
         count(&url, "analytics_volatility", doc! { "timeframe": "1h" }).await,
@@ -198,9 +201,16 @@ async fn a_cycle_writes_every_document_once_keeps_timeframes_apart_and_fences_ol
 
     // An older term is fenced off before it writes anything.
     let stale = Fence { term: 1, ..fence };
-    let e = write_analyses(&sink, &stale, &analyses, &settings.options, Utc::now())
-        .await
-        .expect_err("older term");
+    let e = write_analyses(
+        &sink,
+        &stale,
+        &analyses,
+        &settings.options,
+        Utc::now(),
+        &never(),
+    )
+    .await
+    .expect_err("older term");
     assert!(e.is_fenced(), "{e}");
     let vol = coll(&url, "analytics_volatility")
         .await
@@ -283,4 +293,8 @@ async fn run_cycles_while_leading_and_reruns_leave_the_counts_unchanged() {
     );
     let _ = std::fs::remove_file(&log);
     drop_mongo_database(&url).await;
+}
+
+fn never() -> tokio_util::sync::CancellationToken {
+    tokio_util::sync::CancellationToken::new()
 }

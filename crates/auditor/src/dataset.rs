@@ -3,7 +3,7 @@
 //! stays flat however long the window (`auditor.md` C.2–C.8). Pure: `now` is a parameter.
 
 use chrono::{DateTime, Duration, Utc};
-use store::{Kline, Timeframe};
+use store::{FutureRows, Kline, ScannedRow, Timeframe};
 
 use crate::candles::{CloseStyle, check_row};
 use crate::finding::{Check, Finding, Severity, rfc3339};
@@ -54,6 +54,10 @@ pub enum Status {
     NotExtracted,
     /// The timeframe's table does not exist.
     TableMissing,
+    /// The table lacks columns the audit reads.
+    SchemaMismatch,
+    /// Reading the dataset failed.
+    ReadError,
 }
 
 impl Status {
@@ -66,6 +70,8 @@ impl Status {
             Status::NoData => "no_data",
             Status::NotExtracted => "not_extracted",
             Status::TableMissing => "table_missing",
+            Status::SchemaMismatch => "schema_mismatch",
+            Status::ReadError => "read_error",
         }
     }
 }
@@ -156,6 +162,35 @@ impl DatasetReport {
                 format!("{} has no rows for {symbol}", tf.table()),
             ),
         };
+        Self::unaudited(
+            symbol,
+            params,
+            status,
+            Finding::dataset(check, Severity::Info, details),
+        )
+    }
+
+    /// The report of a dataset whose table lacks `columns`: status `schema_mismatch`, one
+    /// `high` finding naming them, no scores.
+    pub fn schema_mismatch(symbol: &str, params: Params, columns: &[&str]) -> DatasetReport {
+        let details = format!(
+            "{} lacks the columns {}",
+            params.timeframe.table(),
+            columns.join(", ")
+        );
+        let f = Finding::dataset(Check::SchemaMismatch, Severity::High, details);
+        Self::unaudited(symbol, params, Status::SchemaMismatch, f)
+    }
+
+    /// The report of a dataset whose reads failed (`error`, already redacted): status
+    /// `read_error`, one `medium` finding, no scores.
+    pub fn read_error(symbol: &str, params: Params, error: &str) -> DatasetReport {
+        let f = Finding::dataset(Check::ReadError, Severity::Medium, error.to_owned());
+        Self::unaudited(symbol, params, Status::ReadError, f)
+    }
+
+    fn unaudited(symbol: &str, params: Params, status: Status, finding: Finding) -> DatasetReport {
+        let tf = params.timeframe;
         DatasetReport {
             symbol: symbol.to_owned(),
             timeframe: tf,
@@ -165,7 +200,7 @@ impl DatasetReport {
             freshness_seconds: None,
             convention: Convention::None,
             scores: None,
-            findings: vec![Finding::dataset(check, Severity::Info, details)],
+            findings: vec![finding],
             row_findings_suppressed: 0,
         }
     }
@@ -192,6 +227,7 @@ pub struct DatasetAudit {
     truncated: u64,
     row_findings: Vec<Finding>,
     suppressed: u64,
+    future: Option<FutureRows>,
 }
 
 impl DatasetAudit {
@@ -224,7 +260,39 @@ impl DatasetAudit {
             truncated: 0,
             row_findings: Vec::new(),
             suppressed: 0,
+            future: None,
         }
+    }
+
+    /// Adds the next scanned row: a candle, or a row that did not decode (a high
+    /// `undecodable_row` finding, counted in `rows_in_window` and `invalid_rows`, and left out
+    /// of every other check).
+    pub fn push_scanned(&mut self, row: ScannedRow) {
+        match row {
+            Ok(k) => self.push(k),
+            Err(u) => {
+                self.counts.rows_in_window += 1;
+                self.counts.invalid_rows += 1;
+                let mut f = Finding::dataset(
+                    Check::UndecodableRow,
+                    Severity::High,
+                    format!(
+                        "row id={} timestamp={}: column {} did not decode ({})",
+                        u.id.as_deref().unwrap_or("?"),
+                        u.timestamp.map_or_else(|| "?".to_owned(), rfc3339),
+                        u.column,
+                        u.reason
+                    ),
+                );
+                f.start = u.timestamp;
+                self.row_finding(f);
+            }
+        }
+    }
+
+    /// Records the rows found opening an interval or more after the audit instant.
+    pub fn future_rows(&mut self, future: Option<FutureRows>) {
+        self.future = future;
     }
 
     /// Adds the next row of the window (rows arrive in timestamp order).
@@ -355,6 +423,19 @@ impl DatasetAudit {
             );
             stale.duration_seconds = Some(f);
             findings.push(stale);
+        }
+        if let Some(fr) = self.future {
+            let mut f = Finding::dataset(
+                Check::FutureRow,
+                Severity::High,
+                format!(
+                    "{} rows open after the audit instant, the first at {}",
+                    fr.count,
+                    rfc3339(fr.first)
+                ),
+            );
+            f.start = Some(fr.first);
+            findings.push(f);
         }
         let no_data = self.counts.rows_in_window == 0;
         if no_data {

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use store::{Fence, MongoSink, SinkError};
+use tokio_util::sync::CancellationToken;
 
 use crate::dataset::DatasetReport;
 use crate::documents::{
@@ -19,6 +20,17 @@ pub async fn ensure_indexes(sink: &MongoSink) -> Result<(), SinkError> {
     Ok(())
 }
 
+/// Why writing a cycle's reports stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The sink failed, was fenced, or the write deadline passed.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// The term ended (or shutdown began): stopped between two writes.
+    #[error("stopped between writes: the term ended")]
+    Stopped,
+}
+
 /// What a write did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Written {
@@ -30,22 +42,34 @@ pub struct Written {
     pub resolved: u64,
 }
 
-/// Claims the fence, then upserts every report's health document and findings and marks the
-/// findings that were not seen again as resolved. Safe to repeat: every write is keyed.
+/// Writes every report: per dataset (one batch), re-claims the fence, upserts the findings,
+/// marks the findings that were not seen again as resolved and upserts the health document.
+/// Safe to repeat: every write is keyed. Stops between writes once `stop` is cancelled.
 ///
 /// # Errors
-/// [`SinkError::Fenced`] when a newer term wrote; other [`SinkError`]s on failure.
+/// [`WriteError::Sink`] ([`SinkError::Fenced`] when a newer term wrote or claimed the fence,
+/// [`SinkError::DeadlinePassed`] after the write deadline); [`WriteError::Stopped`] when `stop`
+/// was cancelled.
 pub async fn write_reports(
     sink: &MongoSink,
     fence: &Fence,
     reports: &[DatasetReport],
     run_id: &str,
     now: DateTime<Utc>,
-) -> Result<Written, SinkError> {
-    sink.claim_fence(fence, now).await?;
+    stop: &CancellationToken,
+) -> Result<Written, WriteError> {
     let mut w = Written::default();
     for r in reports {
+        // The fence is re-checked per batch: once a newer term has claimed it, a stale leader
+        // writes nothing more, not even keys the newer term has not written yet.
+        if stop.is_cancelled() {
+            return Err(WriteError::Stopped);
+        }
+        sink.claim_fence(fence, now).await?;
         for f in &r.findings {
+            if stop.is_cancelled() {
+                return Err(WriteError::Stopped);
+            }
             let (set, on_insert) = finding_doc(r, f, run_id);
             let key = f.key(&r.symbol, r.timeframe.label());
             sink.upsert_fenced(AUDIT_LOGS, &key, fence, set, on_insert)
