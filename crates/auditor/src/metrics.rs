@@ -137,3 +137,54 @@ pub fn problem_counts(reports: &[DatasetReport]) -> BTreeMap<Check, u64> {
     }
     counts
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::{DatasetAudit, Params};
+    use crate::score::Profile;
+    use store::testing::{at, candle};
+
+    fn report() -> DatasetReport {
+        let tf = "1h".parse().expect("tf");
+        let p = Params {
+            now: at(2025, 10, 21, 14, 30, 0),
+            window: 86_400,
+            timeframe: tf,
+            tolerance: 60,
+            max_lag: 7_200,
+            profile: Profile::V3,
+            max_row_findings: 100,
+        };
+        let mut a = DatasetAudit::new("BTCUSDT", p, None);
+        for h in [0, 1, 2, 6, 7, 8, 9, 10, 11, 12, 13] {
+            a.push(candle("BTCUSDT", tf, at(2025, 10, 21, h, 0, 0)));
+        }
+        a.finish()
+    }
+
+    fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in {text}"))
+    }
+
+    #[test]
+    fn a_replica_whose_term_ended_exports_no_findings_and_no_scores() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let r = report();
+        assert_eq!(r.findings[0].check, Check::Gap);
+        metrics::with_local_recorder(&recorder, || results(&[r]));
+        let text = handle.render();
+        let high_gaps = r#"data_manager_audit_findings{check="gap",severity="high"}"#;
+        let score = r#"data_manager_audit_health_score{symbol="BTCUSDT",timeframe="1h"}"#;
+        assert_eq!(line(&text, high_gaps), format!("{high_gaps} 1"));
+        assert!(!line(&text, score).ends_with("NaN"));
+
+        metrics::with_local_recorder(&recorder, withdraw);
+        let text = handle.render();
+        assert_eq!(line(&text, high_gaps), format!("{high_gaps} 0"));
+        assert_eq!(line(&text, score), format!("{score} NaN"));
+    }
+}

@@ -117,9 +117,10 @@ impl KlineSource {
         KlineSource { pool, timeout }
     }
 
-    /// Closes the pool.
+    /// Closes the pool, waiting at most the call timeout: a connection whose query is still
+    /// blocked on the server (a timed-out read) must not hold the caller up forever.
     pub async fn close(&self) {
-        self.pool.close().await;
+        let _ = tokio::time::timeout(self.timeout, self.pool.close()).await;
     }
 
     async fn bounded<T, F>(&self, op: &'static str, fut: F) -> Result<T, SourceError>
