@@ -354,3 +354,58 @@ async fn two_runs_elect_one_writer_and_the_other_takes_over_a_crash_without_dupl
     }
     drop_mongo_database(&mongo).await;
 }
+
+/// A Lease that was deleted and re-created restarts its terms at 0, below the fence a previous
+/// life of it left behind. The replica must not renew a Lease it cannot write under forever:
+/// each fenced term steps down (counted in `data_manager_audit_fenced_total`), and the terms
+/// climb until the fence admits them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recreated_lease_below_the_fence_steps_down_until_its_term_catches_up() {
+    let db = MariaDb::create().await;
+    let hour = Utc::now().timestamp() / 3600 * 3600;
+    let rows: Vec<_> = (3..10)
+        .map(|h| {
+            let open = DateTime::from_timestamp(hour - h * 3600, 0).expect("t");
+            candle("BTCUSDT", h1(), open)
+        })
+        .collect();
+    db.insert(h1(), "BTCUSDT", &rows).await;
+    let mongo = mongo_url();
+    // The fence as an earlier life of the Lease left it, at term 3.
+    mongodb::Client::with_uri_str(&mongo)
+        .await
+        .expect("client")
+        .database(&store::mongo_url::database_name(&mongo))
+        .collection::<Document>("leader_fence")
+        .insert_one(doc! { "_id": LEASE, "term": 3_i64, "holder": "old-life" })
+        .await
+        .expect("seed the fence");
+    let fake = FakeApi::start().await;
+    let kubeconfig = temp_path("kubeconfig", "yaml");
+    fake.write_kubeconfig(&kubeconfig, NS).expect("kubeconfig");
+    let replica = Replica::start("solo", &kubeconfig, &db.url, &mongo);
+
+    let written = eventually(SETTLE, || async {
+        let terms: Vec<i64> = stamps(&mongo, "health_metrics")
+            .await
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        (!terms.is_empty()).then_some(terms)
+    })
+    .await;
+    assert!(
+        written.iter().all(|t| *t >= 3),
+        "no write below the fence: {written:?}\n{}",
+        logs(&[&replica])
+    );
+    let (holder, term) = lease(&fake).expect("lease");
+    assert!(replica.is(&holder) && term >= 3, "{holder} {term}");
+    let fenced = replica
+        .metric("data_manager_audit_fenced_total")
+        .await
+        .expect("fenced counter");
+    assert!(fenced >= 3.0, "terms 0, 1 and 2 were fenced: {fenced}");
+    drop(replica);
+    drop_mongo_database(&mongo).await;
+}
