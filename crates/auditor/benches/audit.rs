@@ -85,7 +85,7 @@ async fn main() {
     };
     let never = tokio_util::sync::CancellationToken::new();
     // Warm the buffer pool and the connection once.
-    let _ = auditor::cycle::audit_all(&source, &settings, now, &never)
+    let _ = auditor::cycle::audit_all(&source, &settings, now, None, &never)
         .await
         .expect("warm-up");
 
@@ -108,7 +108,7 @@ async fn main() {
         reads.push(t.elapsed());
 
         let t = Instant::now();
-        let reports = auditor::cycle::audit_all(&source, &settings, now, &never)
+        let reports = auditor::cycle::audit_all(&source, &settings, now, None, &never)
             .await
             .expect("audit");
         audits.push(t.elapsed());

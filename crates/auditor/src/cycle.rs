@@ -1,5 +1,7 @@
 //! One audit cycle's reads: every configured dataset, streamed from MySQL into the pure audit.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use store::{KlineSource, SourceError, Timeframe};
 use tokio_util::sync::CancellationToken;
@@ -39,6 +41,16 @@ pub fn params(settings: &Settings, tf: Timeframe, now: DateTime<Utc>) -> Params 
     }
 }
 
+/// The start of the widest window of `settings` at `now`.
+pub fn earliest_start(settings: &Settings, now: DateTime<Utc>) -> DateTime<Utc> {
+    settings
+        .timeframes
+        .iter()
+        .map(|&tf| params(settings, tf, now).start())
+        .min()
+        .unwrap_or(now)
+}
+
 /// Audits every dataset of `settings` at `now` (C.2), stopping early (with the reports so far)
 /// once `stop` is cancelled. One dataset never stops the others: a missing table or symbol, a
 /// table lacking columns, or a read that fails twice while the server still answers becomes
@@ -51,6 +63,7 @@ pub async fn audit_all(
     source: &KlineSource,
     settings: &Settings,
     now: DateTime<Utc>,
+    stored: Option<&HashSet<String>>,
     stop: &CancellationToken,
 ) -> Result<Vec<DatasetReport>, SourceError> {
     source.ping().await?;
@@ -107,7 +120,7 @@ pub async fn audit_all(
             if stop.is_cancelled() {
                 break;
             }
-            reports.push(audit_with_retry(source, &symbol, p).await?);
+            reports.push(audit_with_retry(source, &symbol, p, stored).await?);
         }
     }
     Ok(reports)
@@ -145,10 +158,11 @@ async fn audit_with_retry(
     source: &KlineSource,
     symbol: &str,
     p: Params,
+    stored: Option<&HashSet<String>>,
 ) -> Result<DatasetReport, SourceError> {
     let mut attempt = 1;
     loop {
-        match audit_one(source, symbol, p).await {
+        match audit_one(source, symbol, p, stored).await {
             Ok(r) => return Ok(r),
             Err(e) if attempt >= READ_ATTEMPTS => {
                 let text = read_failed(source, e).await?;
@@ -162,7 +176,8 @@ async fn audit_with_retry(
     }
 }
 
-/// Audits one dataset whose table exists.
+/// Audits one dataset whose table exists. `stored`: the row-finding keys already stored, when
+/// known (the row cap applies only to the others).
 ///
 /// # Errors
 /// [`SourceError`] when a read fails.
@@ -170,6 +185,7 @@ pub async fn audit_one(
     source: &KlineSource,
     symbol: &str,
     p: Params,
+    stored: Option<&HashSet<String>>,
 ) -> Result<DatasetReport, SourceError> {
     let tf = p.timeframe;
     if !source.symbol_exists(tf, symbol).await? {
@@ -185,6 +201,15 @@ pub async fn audit_one(
         .await?
         .and_then(Result::ok);
     let mut audit = DatasetAudit::new(symbol, p, prev.as_ref());
+    if let Some(stored) = stored {
+        let prefix = format!("{symbol}|{}|", tf.label());
+        let mine = stored
+            .iter()
+            .filter(|k| k.starts_with(&prefix))
+            .cloned()
+            .collect();
+        audit = audit.with_stored(mine);
+    }
     source
         .scan(tf, symbol, p.start(), p.now, |row| audit.push_scanned(row))
         .await?;

@@ -3,6 +3,8 @@
 //! stays flat however long the window (`auditor.md` C.2–C.8). Pure: `now` is a parameter.
 
 use chrono::{DateTime, Duration, Utc};
+use std::collections::{HashSet, VecDeque};
+
 use store::{FutureRows, Kline, ScannedRow, Timeframe};
 
 use crate::candles::{CloseStyle, check_row};
@@ -145,6 +147,9 @@ pub struct DatasetReport {
     pub findings: Vec<Finding>,
     /// Row findings left out by the cap.
     pub row_findings_suppressed: u64,
+    /// Whether the audit knew which row findings were already stored (then none of those was
+    /// left out by the cap, and every row finding not seen again can be resolved).
+    pub stored_keys_known: bool,
 }
 
 impl DatasetReport {
@@ -202,6 +207,7 @@ impl DatasetReport {
             scores: None,
             findings: vec![finding],
             row_findings_suppressed: 0,
+            stored_keys_known: false,
         }
     }
 
@@ -225,9 +231,14 @@ pub struct DatasetAudit {
     newest_open: Option<i64>,
     rounded: u64,
     truncated: u64,
+    /// Row findings whose key is already stored (unresolved): always written, so they stay
+    /// current and resolvable.
     row_findings: Vec<Finding>,
+    /// New row findings, at most `max_row_findings`, the newest kept.
+    fresh: VecDeque<Finding>,
     suppressed: u64,
     future: Option<FutureRows>,
+    stored: Option<HashSet<String>>,
 }
 
 impl DatasetAudit {
@@ -259,9 +270,18 @@ impl DatasetAudit {
             rounded: 0,
             truncated: 0,
             row_findings: Vec::new(),
+            fresh: VecDeque::new(),
             suppressed: 0,
             future: None,
+            stored: None,
         }
+    }
+
+    /// The keys of this dataset's row findings already stored and not resolved. The row cap
+    /// applies only to other (new) keys, so stored findings keep being updated and resolved.
+    pub fn with_stored(mut self, keys: HashSet<String>) -> DatasetAudit {
+        self.stored = Some(keys);
+        self
     }
 
     /// Adds the next scanned row: a candle, or a row that did not decode (a high
@@ -308,9 +328,15 @@ impl DatasetAudit {
     }
 
     fn row_finding(&mut self, f: Finding) {
-        if self.row_findings.len() < self.params.max_row_findings {
+        let key = f.key(&self.symbol, self.params.timeframe.label());
+        if self.stored.as_ref().is_some_and(|s| s.contains(&key)) {
             self.row_findings.push(f);
-        } else {
+            return;
+        }
+        // Rows arrive oldest first: past the cap, the oldest new finding gives way.
+        self.fresh.push_back(f);
+        if self.fresh.len() > self.params.max_row_findings {
+            self.fresh.pop_front();
             self.suppressed += 1;
         }
     }
@@ -445,7 +471,11 @@ impl DatasetAudit {
                 format!("no rows in [{}, {})", rfc3339(p.start()), rfc3339(p.now)),
             ));
         }
-        findings.append(&mut self.row_findings);
+        let mut rows = std::mem::take(&mut self.row_findings);
+        rows.extend(self.fresh.drain(..));
+        // By open time; within one row, in check order (the sort is stable).
+        rows.sort_by_key(|f| f.start);
+        findings.append(&mut rows);
 
         let inputs = Inputs {
             due_slots: self.counts.due_slots,
@@ -491,6 +521,7 @@ impl DatasetAudit {
             scores: Some(scores),
             findings,
             row_findings_suppressed: self.suppressed,
+            stored_keys_known: self.stored.is_some(),
         }
     }
 }

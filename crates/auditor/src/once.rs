@@ -6,8 +6,10 @@ use store::{Fence, KlineSource, MongoSink, SinkError, SourceError};
 
 use crate::config::{LEASE_NAME, OnceArgs, Settings};
 use crate::cycle::audit_all;
+
+use crate::cycle::earliest_start;
 use crate::dataset::DatasetReport;
-use crate::write::{WriteError, Written, ensure_indexes, write_reports};
+use crate::write::{WriteError, Written, ensure_indexes, stored_row_keys, write_reports};
 use tokio_util::sync::CancellationToken;
 
 /// Why `once` failed.
@@ -48,10 +50,7 @@ pub async fn once(args: &OnceArgs, settings: &Settings) -> Result<OnceResult, On
     let options = MysqlUri::parse(args.audit.store.mysql_uri.expose())?.to_options();
     let source = KlineSource::connect_lazy(options, settings.db_timeout);
     let never = CancellationToken::new();
-    let reports = audit_all(&source, settings, now, &never).await;
-    source.close().await;
-    let reports = reports?;
-    let written = if args.no_write {
+    let sink = if args.no_write {
         None
     } else {
         let sink = MongoSink::connect(
@@ -61,11 +60,23 @@ pub async fn once(args: &OnceArgs, settings: &Settings) -> Result<OnceResult, On
         )
         .await?;
         ensure_indexes(&sink).await?;
+        Some(sink)
+    };
+    let stored = match &sink {
+        Some(sink) => Some(stored_row_keys(sink, earliest_start(settings, now)).await?),
+        None => None,
+    };
+    let reports = audit_all(&source, settings, now, stored.as_ref(), &never).await;
+    source.close().await;
+    let reports = reports?;
+    let written = if let Some(sink) = sink {
         let fence = Fence::new(LEASE_NAME, args.term, "dm-auditor once");
         let run_id = format!("once-{}", now.timestamp());
         let w = write_reports(&sink, &fence, &reports, &run_id, now, &never).await;
         sink.shutdown().await;
         Some(w?)
+    } else {
+        None
     };
     Ok(OnceResult {
         now,

@@ -11,10 +11,11 @@ use tracing::{info, warn};
 
 use crate::config::{LEASE_NAME, RunArgs, Settings};
 use crate::cycle::audit_all;
+use crate::cycle::earliest_start;
 use crate::dataset::DatasetReport;
 use crate::metrics;
 use crate::once::summary;
-use crate::write::{WriteError, ensure_indexes, write_reports};
+use crate::write::{WriteError, ensure_indexes, stored_row_keys, write_reports};
 
 pub use scheduler::RunError;
 
@@ -108,8 +109,12 @@ impl Job for Audit {
                 "discarded unwritten cycles of an earlier term"
             );
         }
+        // Unknown (Mongo down) only means the row cap may hide a stored finding this cycle.
+        let stored = stored_row_keys(&stores.sink, earliest_start(&self.settings, now))
+            .await
+            .ok();
         let reports = tokio::select! {
-            r = audit_all(&stores.source, &self.settings, now, &term.token) => r.map_err(Failure::source)?,
+            r = audit_all(&stores.source, &self.settings, now, stored.as_ref(), &term.token) => r.map_err(Failure::source)?,
             () = term.token.cancelled() => return Err(Failure::Stopped),
         };
         if term.token.is_cancelled() {

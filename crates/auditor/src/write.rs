@@ -1,5 +1,7 @@
 //! Writing a cycle's results to MongoDB under the leader's fence.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use store::{Fence, MongoSink, SinkError};
 use tokio_util::sync::CancellationToken;
@@ -8,6 +10,7 @@ use crate::dataset::DatasetReport;
 use crate::documents::{
     AUDIT_LOGS, HEALTH_METRICS, finding_doc, health_doc, health_id, indexes, unresolved_filter,
 };
+use crate::finding::Check;
 
 /// Creates the collections' indexes (idempotent).
 ///
@@ -18,6 +21,28 @@ pub async fn ensure_indexes(sink: &MongoSink) -> Result<(), SinkError> {
         sink.ensure_indexes(collection, models).await?;
     }
     Ok(())
+}
+
+/// The keys of the row findings stored and not resolved whose row opened at or after `since`:
+/// the row cap never applies to them.
+///
+/// # Errors
+/// [`SinkError`] when the query fails.
+pub async fn stored_row_keys(
+    sink: &MongoSink,
+    since: DateTime<Utc>,
+) -> Result<HashSet<String>, SinkError> {
+    let kinds: Vec<&str> = Check::ALL
+        .iter()
+        .filter(|c| c.is_row_level())
+        .map(|c| c.as_str())
+        .collect();
+    let filter = mongodb::bson::doc! {
+        "kind": { "$in": kinds },
+        "resolved_at": mongodb::bson::Bson::Null,
+        "open_time": { "$gte": store::bson_safe::date(since) },
+    };
+    sink.ids(AUDIT_LOGS, filter).await
 }
 
 /// Why writing a cycle's reports stopped.

@@ -264,6 +264,31 @@ impl MongoSink {
         .map(|_| ())
     }
 
+    /// The `_id`s of the documents of `collection` matching `filter` (a read; no fence).
+    ///
+    /// # Errors
+    /// [`SinkError`] when the query fails.
+    pub async fn ids(
+        &self,
+        collection: &str,
+        filter: Document,
+    ) -> Result<std::collections::HashSet<String>, SinkError> {
+        use futures::TryStreamExt;
+        let find = async {
+            let cursor = self
+                .collection(collection)
+                .find(filter)
+                .projection(doc! { "_id": 1 })
+                .await?;
+            cursor.try_collect::<Vec<Document>>().await
+        };
+        let docs = self.bounded("ids", find).await?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
+            .collect())
+    }
+
     /// Claims the fence document for `fence.term` (`leader.md` §9): succeeds when no newer term
     /// claimed it. Call it before every batch of writes.
     ///
