@@ -214,3 +214,220 @@ async fn mongo_killed_mid_write_and_restarted_loses_nothing_and_writes_nothing_t
     drop(mongo);
     let _ = std::fs::remove_file(&log);
 }
+
+/// Our own MariaDB server: own data directory, free port, no grant tables (any user connects).
+struct MySql {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl MySql {
+    fn install(dir: &Path) {
+        let ok = Command::new("mariadb-install-db")
+            .args(["--no-defaults", "--user=root", "--skip-test-db"])
+            .arg(format!("--datadir={}", dir.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("mariadb-install-db")
+            .success();
+        assert!(ok, "mariadb-install-db failed");
+    }
+
+    fn start(port: u16, dir: &Path) -> MySql {
+        let bin = if Path::new("/usr/sbin/mariadbd").exists() {
+            "/usr/sbin/mariadbd".to_owned()
+        } else {
+            "mariadbd".to_owned()
+        };
+        let child = Command::new(bin)
+            .args(["--no-defaults", "--user=root", "--skip-grant-tables"])
+            .args(["--bind-address=127.0.0.1", &format!("--port={port}")])
+            .arg(format!("--datadir={}", dir.display()))
+            .arg(format!("--socket={}", dir.join("mysqld.sock").display()))
+            .arg(format!("--pid-file={}", dir.join("mysqld.pid").display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn mariadbd");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "mariadbd did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        MySql {
+            child: Some(child),
+            port,
+            dir: dir.to_owned(),
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for MySql {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow fault suite: make test-faults"]
+async fn mysql_killed_mid_cycle_and_restarted_recovers_without_a_crash_loop() {
+    use sqlx::Executor;
+
+    let dir =
+        std::env::temp_dir().join(format!("dm-faults-mysql-{}", uuid::Uuid::new_v4().simple()));
+    MySql::install(&dir);
+    let mut mysql = MySql::start(free_port(), &dir);
+    let base = format!("mysql://root@127.0.0.1:{}", mysql.port);
+    {
+        let admin = sqlx::mysql::MySqlPoolOptions::new()
+            .max_connections(1)
+            .connect(&format!("{base}/mysql"))
+            .await
+            .expect("connect to our mariadbd");
+        admin
+            .execute("CREATE DATABASE petrosa_crypto")
+            .await
+            .expect("create database");
+        admin.close().await;
+    }
+    let url = format!("{base}/petrosa_crypto");
+    let pool = sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .expect("connect");
+    store::seed::apply_ddl(&pool, store::seed::EXTRACTOR_SCHEMA)
+        .await
+        .expect("ddl");
+    let h1: Timeframe = "1h".parse().expect("tf");
+    let hour = Utc::now().timestamp() / 3600 * 3600;
+    let rows: Vec<_> = (1..30)
+        .filter(|h| ![10, 11].contains(h))
+        .map(|h| {
+            candle(
+                "BTCUSDT",
+                h1,
+                DateTime::from_timestamp(hour - h * 3600, 0).expect("t"),
+            )
+        })
+        .collect();
+    store::seed::insert_klines(&pool, h1, "BTCUSDT", &rows)
+        .await
+        .expect("rows");
+    pool.close().await;
+
+    let mongo = store::testing::mongo_url();
+    let admin = free_port();
+    let log = std::env::temp_dir().join(format!("dm-faults-{}.log", uuid::Uuid::new_v4().simple()));
+    let mut auditor = Auditor::start(
+        &["run"],
+        &[
+            ("MYSQL_URI", url.clone()),
+            ("MONGODB_URL", mongo.clone()),
+            ("SUPPORTED_PAIRS", "BTCUSDT".into()),
+            ("AUDIT_TIMEFRAMES", "1h".into()),
+            ("AUDIT_INTERVAL", "1s".into()),
+            ("AUDIT_RETRY_MIN", "200ms".into()),
+            ("PROBE_INTERVAL", "200ms".into()),
+            ("DB_TIMEOUT", "1s".into()),
+            ("LEADER_ELECTION", "disabled".into()),
+            ("METRICS_PORT", admin.to_string()),
+            ("METRICS_HOST", "127.0.0.1".into()),
+            ("LOG_FORMAT", "text".into()),
+        ],
+        &log,
+    );
+    let ready = || async move {
+        blocking(move || http_get(admin, "/health/readiness"))
+            .await
+            .map(|(s, _)| s)
+    };
+    let db_url = mongo.clone();
+    let health_count = move || {
+        let u = db_url.clone();
+        async move {
+            let client = mongodb::Client::with_uri_str(&u).await.expect("client");
+            client
+                .database(&store::mongo_url::database_name(&u))
+                .collection::<Document>("health_metrics")
+                .count_documents(doc! {})
+                .await
+                .unwrap_or(0)
+        }
+    };
+    eventually(SETTLE, || async {
+        (health_count().await >= 2 && ready().await == Some(200)).then_some(())
+    })
+    .await;
+
+    mysql.kill();
+    eventually(SETTLE, || async {
+        (ready().await == Some(503)).then_some(())
+    })
+    .await;
+    eventually(SETTLE, || async {
+        let failed = blocking(move || {
+            metric(
+                admin,
+                r#"data_manager_audit_cycles_total{outcome="source_error"}"#,
+            )
+        })
+        .await?;
+        (failed >= 2.0).then_some(())
+    })
+    .await;
+    assert!(
+        auditor.0.try_wait().expect("wait").is_none(),
+        "no exit while MySQL is down"
+    );
+    let before = health_count().await;
+    let mysql = MySql::start(mysql.port, &dir);
+    eventually(SETTLE, || async {
+        (ready().await == Some(200) && health_count().await > before).then_some(())
+    })
+    .await;
+    assert!(
+        auditor.0.try_wait().expect("wait").is_none(),
+        "still running"
+    );
+    let client = mongodb::Client::with_uri_str(&mongo).await.expect("client");
+    let ids: BTreeSet<String> = client
+        .database(&store::mongo_url::database_name(&mongo))
+        .collection::<Document>("audit_logs")
+        .find(doc! {})
+        .await
+        .expect("find")
+        .try_collect::<Vec<Document>>()
+        .await
+        .expect("docs")
+        .iter()
+        .map(|d| d.get_str("_id").expect("id").to_owned())
+        .collect();
+    let gap = DateTime::from_timestamp(hour - 11 * 3600, 0)
+        .expect("t")
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert_eq!(
+        ids,
+        [format!("BTCUSDT|1h|gap|{gap}")].into_iter().collect(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    drop(auditor);
+    drop(mysql);
+    store::testing::drop_mongo_database(&mongo).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&log);
+}
