@@ -219,7 +219,6 @@ async fn mongo_killed_mid_write_and_restarted_loses_nothing_and_writes_nothing_t
 struct MySql {
     child: Option<Child>,
     port: u16,
-    dir: PathBuf,
 }
 
 impl MySql {
@@ -263,7 +262,6 @@ impl MySql {
         MySql {
             child: Some(child),
             port,
-            dir: dir.to_owned(),
         }
     }
 
