@@ -94,7 +94,7 @@ def test_rendered_rules_pass_promtool_check_rules(mode, tmp_path):
     path.write_text(yaml.safe_dump(rules(mode)))
     result = subprocess.run([promtool(), "check", "rules", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 10 rules found" in result.stdout, result.stdout
+    assert "SUCCESS: 12 rules found" in result.stdout, result.stdout
 
 
 def test_every_alert_has_a_unit_test_that_makes_it_fire():
@@ -137,6 +137,11 @@ FIRES = [
     ("DataManagerAnalyticsCycleStale", "25m", lambda m: {"namespace": NAMESPACE} | (
         {"job": "data-manager-analytics"} if m == "service-monitor" else {}),
      lambda m: [series("data_manager_leader_is_leader", ANALYTICS_PODS[0], m, "1x30", lease="data-manager-analytics")]),
+    # Three fenced terms in 15 minutes: a stale leader or a re-created Lease.
+    ("DataManagerAuditorFenced", "20m", {},
+     lambda m: [series("data_manager_audit_fenced_total", AUDITOR_PODS[0], m, "0x10 5x20")]),
+    ("DataManagerAnalyticsFenced", "20m", {},
+     lambda m: [series("data_manager_analytics_fenced_total", ANALYTICS_PODS[0], m, "0x10 5x20")]),
     ("DataManagerAuditHighSeverityFindings", "20m", {"value": "3", "check": "gap"},
      lambda m: [series("data_manager_leader_is_leader", AUDITOR_PODS[0], m, "1x30", lease="data-manager-auditor"),
                 series("data_manager_audit_findings", AUDITOR_PODS[0], m, "3x30", check="gap", severity="high")]),
@@ -199,6 +204,14 @@ SILENT = [
                 series("data_manager_audit_last_success_timestamp_seconds", AUDITOR_PODS[1], m, RISING)]),
     ("DataManagerAnalyticsCycleStale", "leader-scraped-twice",
      lambda m: twice("data_manager_analytics_last_success_timestamp_seconds", ANALYTICS_PODS[0], m, RISING)),
+    # Two fenced terms, scraped twice: counted once per pod, below the threshold.
+    ("DataManagerAuditorFenced", "fenced-twice-scraped-twice",
+     lambda m: twice("data_manager_audit_fenced_total", AUDITOR_PODS[0], m, "0x10 2x20")),
+    ("DataManagerAnalyticsFenced", "fenced-twice-scraped-twice",
+     lambda m: twice("data_manager_analytics_fenced_total", ANALYTICS_PODS[0], m, "0x10 2x20")),
+    # The Python service's pods are not ours, whatever they count.
+    ("DataManagerAuditorFenced", "python-pod-fenced",
+     lambda m: [series("data_manager_audit_fenced_total", PYTHON_POD, m, "0x10 9x20")]),
     # The ex-leader still exports its last audit's findings; the current leader found none.
     ("DataManagerAuditHighSeverityFindings", "ex-leader-stale-gauge",
      lambda m: [series("data_manager_leader_is_leader", AUDITOR_PODS[0], m, "0x30", lease="data-manager-auditor"),

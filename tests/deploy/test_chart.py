@@ -523,6 +523,8 @@ def test_prometheus_rule_has_the_issue_alerts():
         "DataManagerAuditHighSeverityFindings",
         "DataManagerAuditorCycleStale",
         "DataManagerAnalyticsCycleStale",
+        "DataManagerAuditorFenced",
+        "DataManagerAnalyticsFenced",
     }
     assert alerts["DataManagerConsumerNoMessages"]["for"] == "5m"
     assert alerts["DataManagerConsumerNoMessages"]["expr"] == (
@@ -536,6 +538,10 @@ def test_prometheus_rule_has_the_issue_alerts():
     # Too old = 3 intervals: 3 x 300 s for the auditor, 3 x 900 s for analytics.
     assert "> 900 or absent(" in alerts["DataManagerAuditorCycleStale"]["expr"]
     assert "> 2700 or absent(" in alerts["DataManagerAnalyticsCycleStale"]["expr"]
+    assert alerts["DataManagerAuditorFenced"]["expr"] == (
+        'sum(max by (pod) (increase(data_manager_audit_fenced_total{namespace="petrosa-apps", '
+        'pod=~"data-manager-auditor-[a-z0-9]+-[a-z0-9]+", job="data-manager-auditor"}[15m]))) >= 3'
+    )
 
 
 def test_prometheus_rule_without_schedulers_has_only_consumer_alerts():

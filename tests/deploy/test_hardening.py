@@ -112,7 +112,7 @@ PROMETHEUS_ON = {"schedulers": {"enabled": True}, "metrics": {"prometheusRule": 
 @pytest.mark.parametrize("values", [PROMETHEUS_ON, EVERYTHING_ON], ids=["annotations", "service-monitor"])
 def test_every_metric_selector_in_every_alert_names_this_releases_pods(values):
     alerts = _alerts(render(values))
-    assert len(alerts) == 10
+    assert len(alerts) == 12
     for alert, expr in alerts.items():
         selectors = re.findall(r"(data_manager_[a-z_]+)\{([^}]*)\}", expr)
         assert selectors and len(selectors) == expr.count("data_manager_"), (alert, expr)

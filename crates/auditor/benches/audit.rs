@@ -80,10 +80,12 @@ async fn main() {
             .collect(),
         profile: Profile::V3,
         max_row_findings: 100,
+        min_due_slots: 7,
         db_timeout: Duration::from_secs(60),
     };
+    let never = tokio_util::sync::CancellationToken::new();
     // Warm the buffer pool and the connection once.
-    let _ = auditor::cycle::audit_all(&source, &settings, now)
+    let _ = auditor::cycle::audit_all(&source, &settings, now, None, &never)
         .await
         .expect("warm-up");
 
@@ -97,7 +99,7 @@ async fn main() {
             for sym in SYMBOLS {
                 streamed += source
                     .scan(tf, sym, start, now, |k| {
-                        std::hint::black_box(k);
+                        let _ = std::hint::black_box(k);
                     })
                     .await
                     .expect("scan");
@@ -106,7 +108,7 @@ async fn main() {
         reads.push(t.elapsed());
 
         let t = Instant::now();
-        let reports = auditor::cycle::audit_all(&source, &settings, now)
+        let reports = auditor::cycle::audit_all(&source, &settings, now, None, &never)
             .await
             .expect("audit");
         audits.push(t.elapsed());

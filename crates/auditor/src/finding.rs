@@ -36,11 +36,20 @@ pub enum Check {
     NotExtracted,
     /// The timeframe's table does not exist (C.2).
     TableMissing,
+    /// A row that could not be decoded (a NULL or zero date where a value is required, or a
+    /// value out of range); it is left out of every other check.
+    UndecodableRow,
+    /// Rows opening an interval or more after the audit instant.
+    FutureRow,
+    /// The table lacks columns the audit reads.
+    SchemaMismatch,
+    /// Reading the dataset failed (after one retry).
+    ReadError,
 }
 
 impl Check {
     /// Every kind, for metric descriptions and docs.
-    pub const ALL: [Check; 14] = [
+    pub const ALL: [Check; 18] = [
         Check::Gap,
         Check::Stale,
         Check::NoData,
@@ -55,6 +64,10 @@ impl Check {
         Check::PartialCandle,
         Check::NotExtracted,
         Check::TableMissing,
+        Check::UndecodableRow,
+        Check::FutureRow,
+        Check::SchemaMismatch,
+        Check::ReadError,
     ];
 
     /// The snake_case name.
@@ -74,6 +87,10 @@ impl Check {
             Check::PartialCandle => "partial_candle",
             Check::NotExtracted => "not_extracted",
             Check::TableMissing => "table_missing",
+            Check::UndecodableRow => "undecodable_row",
+            Check::FutureRow => "future_row",
+            Check::SchemaMismatch => "schema_mismatch",
+            Check::ReadError => "read_error",
         }
     }
 
@@ -90,6 +107,7 @@ impl Check {
                 | Check::IdMismatch
                 | Check::IntervalMismatch
                 | Check::PartialCandle
+                | Check::UndecodableRow
         )
     }
 }

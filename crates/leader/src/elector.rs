@@ -62,7 +62,7 @@ pub fn spawn(client: kube::Client, config: ElectionConfig) -> Result<ElectorHand
     };
     let (tx, states) = watch::channel(LeaderState::Unknown);
     let stop = CancellationToken::new();
-    let health = Arc::new(Health::default());
+    let health = Arc::new(Health::new(config.renew_deadline));
     metrics::set_leader(&config.lease_name, false);
     metrics::set_misconfigured(&config.lease_name, false);
     let span = tracing::info_span!(

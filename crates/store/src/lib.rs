@@ -30,5 +30,5 @@ pub mod timeframe;
 
 pub use kline::Kline;
 pub use sink::{Fence, MongoSink, SinkError};
-pub use source::{KlineSource, SourceError};
+pub use source::{FutureRows, KlineSource, ScannedRow, SourceError, Undecodable};
 pub use timeframe::Timeframe;
