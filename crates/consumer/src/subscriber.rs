@@ -10,7 +10,7 @@ use async_nats::{Client, ConnectOptions, Event};
 use futures::{FutureExt, StreamExt};
 use metrics::{counter, gauge};
 use runtime::health::Health;
-use runtime::redact::redact_text;
+use runtime::redact::{Credentials, redact_text};
 use runtime::throttle::Throttle;
 use tokio_util::sync::CancellationToken;
 
@@ -62,10 +62,13 @@ struct ConnState {
 /// Connects (in the background: the process starts and reports unready until NATS is there).
 async fn connect(cfg: &Config, health: &Health, state: Arc<ConnState>) -> Result<Client, Error> {
     let nats = &cfg.nats;
+    let servers = nats
+        .servers()
+        .map_err(|e| Error::Nats(redact_text(&e.to_string())))?;
     let cap = nats.reconnect_max_wait.0;
     let callback_health = health.clone();
     let url = nats.url.redacted();
-    let options = ConnectOptions::new()
+    let mut options = ConnectOptions::new()
         .name(CLIENT_NAME)
         .retry_on_initial_connect()
         .max_reconnects(None)
@@ -80,8 +83,17 @@ async fn connect(cfg: &Config, health: &Health, state: Arc<ConnState>) -> Result
             let url = url.clone();
             async move { on_event(&event, &state, &health, &url) }
         });
+    // The client is handed credential-free addresses, so nothing it logs or returns can quote
+    // a secret; the credentials travel only in the CONNECT.
+    options = match servers.credentials {
+        Some(Credentials::UserPassword { user, password }) => {
+            options.user_and_password(user, password)
+        }
+        Some(Credentials::Token(token)) => options.token(token),
+        None => options,
+    };
     options
-        .connect(nats.url.expose())
+        .connect(servers.addrs)
         .await
         .map_err(|e| Error::Nats(redact_text(&e.to_string())))
 }
