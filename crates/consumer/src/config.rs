@@ -3,9 +3,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use events::Symbol;
 pub use runtime::config::ConfigError;
 use runtime::config::{AdminArgs, LogArgs, Seconds, invalid};
 use runtime::redact::{Credentials, SecretUrl, UrlParts, redact_text};
+
+use crate::symbols::SymbolLabels;
 
 /// Settings for dm-consumer.
 #[derive(Debug, Clone, clap::Parser)]
@@ -43,6 +46,29 @@ pub struct Config {
         default_value_t = 500
     )]
     pub max_symbol_labels: usize,
+
+    /// Symbols that get their own label before any message arrives, so junk symbols can never
+    /// push them into `other` (comma-separated). Empty: `SUPPORTED_PAIRS` is used.
+    #[arg(
+        long = "priority-symbols",
+        env = "PRIORITY_SYMBOLS",
+        default_value = ""
+    )]
+    pub priority_symbols: String,
+
+    /// The pairs the pipeline trades (comma-separated), as the schedulers read them; reserved
+    /// as labels when `PRIORITY_SYMBOLS` is empty.
+    #[arg(long = "supported-pairs", env = "SUPPORTED_PAIRS", default_value = "")]
+    pub supported_pairs: String,
+
+    /// Event times further than this ahead of the receive time are implausible: they are
+    /// counted and otherwise treated as absent (no latency, no last-seen time).
+    #[arg(
+        long = "max-event-time-skew",
+        env = "MAX_EVENT_TIME_SKEW",
+        default_value = "1d"
+    )]
+    pub max_event_time_skew: Seconds,
 
     /// How long a SIGTERM drain may take before the process exits anyway (keep it below the
     /// pod's terminationGracePeriodSeconds).
@@ -217,7 +243,39 @@ impl Config {
         if self.max_symbol_labels == 0 {
             return Err(invalid("MAX_SYMBOL_LABELS", "must be at least 1"));
         }
+        self.reserved_symbols()?;
         self.nats.validate()
+    }
+
+    /// The symbols reserved as labels: `PRIORITY_SYMBOLS`, else `SUPPORTED_PAIRS`.
+    ///
+    /// # Errors
+    /// A symbol that is not 1–20 of `A-Z`, `0-9`, `_`.
+    pub fn reserved_symbols(&self) -> Result<Vec<Symbol>, ConfigError> {
+        let (var, value) = if self.priority_symbols.trim().is_empty() {
+            ("SUPPORTED_PAIRS", &self.supported_pairs)
+        } else {
+            ("PRIORITY_SYMBOLS", &self.priority_symbols)
+        };
+        let mut out: Vec<Symbol> = Vec::new();
+        for item in runtime::config::list(value) {
+            let symbol = Symbol::parse(&item)
+                .ok_or_else(|| invalid(var, format!("`{item}` is not a symbol")))?;
+            if !out.contains(&symbol) {
+                out.push(symbol);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The processing path as configured: reserved labels, the label budget and the skew.
+    ///
+    /// # Errors
+    /// As [`Config::reserved_symbols`].
+    pub fn processor(&self) -> Result<crate::process::Processor, ConfigError> {
+        let labels = SymbolLabels::new(self.max_symbol_labels, &self.reserved_symbols()?);
+        let skew_ms = i64::try_from(self.max_event_time_skew.0.as_millis()).unwrap_or(i64::MAX);
+        Ok(crate::process::Processor::new(labels, skew_ms))
     }
 }
 
@@ -277,6 +335,24 @@ mod tests {
         assert_eq!(cfg.nats.queue_group, "data-manager-consumer");
         assert_eq!(cfg.admin.metrics_port, 9090);
         assert_eq!(cfg.stats_interval.0, Duration::from_secs(60));
+        assert_eq!(cfg.max_event_time_skew.0, Duration::from_secs(86_400));
+        assert!(cfg.reserved_symbols().expect("none").is_empty());
+    }
+
+    #[test]
+    fn priority_symbols_win_over_supported_pairs() {
+        let cfg = parse(&["--supported-pairs", "btcusdt, ETHUSDT,BTCUSDT"]).expect("valid");
+        let names: Vec<String> = cfg
+            .reserved_symbols()
+            .expect("valid")
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(names, ["BTCUSDT", "ETHUSDT"]);
+        let cfg = parse(&["--supported-pairs", "A", "--priority-symbols", "B"]).expect("valid");
+        assert_eq!(cfg.reserved_symbols().expect("valid")[0].as_str(), "B");
+        let err = parse(&["--priority-symbols", "BTC-USDT"]).expect_err("bad symbol");
+        assert!(err.starts_with("PRIORITY_SYMBOLS: `BTC-USDT`"), "{err}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - [`subscriber`]: NATS I/O (connect, reconnect, queue subscription, drain).
 //! - [`process`]: the one processing path (parse, count, sample rejects), shared with replay.
 //! - [`tally`], [`latency`], [`stats`]: pure counting, histograms and the stats line.
+//! - [`symbols`]: the capped set of symbols with their own label (reserved ones first).
 //! - [`metrics`]: every exported metric, defined once, and the exporter.
 //! - [`replay`]: offline replay of a capture file.
 #![deny(missing_docs)]
@@ -28,6 +29,7 @@ pub mod process;
 pub mod replay;
 pub mod stats;
 pub mod subscriber;
+pub mod symbols;
 pub mod tally;
 
 pub use config::Config;
@@ -60,7 +62,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Erro
     let handle = runtime::metrics::install(shutdown.child_token())?;
     metrics::describe();
     let health = Health::new("dm-consumer", Some(config.liveness_stall_after.0));
-    let exporter = metrics::Exporter::new(config.max_symbol_labels);
+    let exporter = metrics::Exporter::new();
     let latency = exporter.latency();
     let state = AdminState {
         health: health.clone(),

@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::metrics::{self as names, Exporter};
 use crate::process::{Processor, receive_time_ms, reject_summary};
 use crate::stats::{ConnectionCounts, stats_line};
-use crate::tally::Tally;
+use crate::tally::Counts;
 
 /// Fixed name the current consumer uses, so server-side monitoring keeps recognising us.
 pub const CLIENT_NAME: &str = "petrosa-data-manager-consumer";
@@ -186,7 +186,9 @@ fn on_event(event: &Event, state: &ConnState, health: &Health, url: &str) {
 struct Loop {
     processor: Processor,
     exporter: Exporter,
-    interval: Tally,
+    /// Counts only: the per-symbol state lives once, in the processor's labels and the
+    /// exporter's series.
+    interval: Counts,
     interval_started: Instant,
     taken_total: u64,
     conn_at_interval_start: (u64, u64),
@@ -197,9 +199,9 @@ struct Loop {
 impl Loop {
     fn flush(&mut self) {
         let delta = self.processor.take();
-        self.taken_total += delta.received;
-        self.exporter.publish(&delta);
-        self.interval.merge(&delta);
+        self.taken_total += delta.counts.received;
+        self.exporter.publish(&delta, self.processor.labels());
+        self.interval.merge(&delta.counts);
     }
 
     fn log_stats(&mut self, label: &str) {
@@ -217,14 +219,15 @@ impl Loop {
         let elapsed = self.interval_started.elapsed();
         let line = stats_line(&self.interval, elapsed, conn);
         tracing::info!(kind = label, "{line}");
-        if let Some(summary) = reject_summary(
-            &self.interval,
-            &self.processor.take_samples(),
-            elapsed.as_secs_f64(),
-        ) {
-            tracing::warn!("{summary}");
+        // The counts by reason are on the stats line; the samples are for whoever turns on
+        // DEBUG, so a storm of bad input never adds lines at INFO.
+        let samples = self.processor.take_samples();
+        if tracing::enabled!(tracing::Level::DEBUG)
+            && let Some(summary) = reject_summary(&self.interval, &samples, elapsed.as_secs_f64())
+        {
+            tracing::debug!("{summary}");
         }
-        self.interval = Tally::default();
+        self.interval = Counts::default();
         self.interval_started = Instant::now();
         self.conn_at_interval_start = (reconnects, slow);
     }
@@ -256,6 +259,7 @@ pub async fn run(
         connected: AtomicBool::new(false),
         log_gate: Mutex::new(Throttle::new(CONNECTION_LOG_EVERY)),
     });
+    let processor = cfg.processor().map_err(|e| Error::Nats(e.to_string()))?;
     let client = connect(cfg, &health, Arc::clone(&state)).await?;
     let mut sub = client
         .queue_subscribe(cfg.nats.subject.clone(), cfg.nats.queue_group.clone())
@@ -273,9 +277,9 @@ pub async fn run(
     health.beat();
 
     let mut lp = Loop {
-        processor: Processor::default(),
+        processor,
         exporter,
-        interval: Tally::default(),
+        interval: Counts::default(),
         interval_started: Instant::now(),
         taken_total: 0,
         conn_at_interval_start: (0, 0),
