@@ -52,12 +52,16 @@ pub enum Error {
     /// The NATS client or subscription could not be created (the text is redacted).
     #[error("NATS: {0}")]
     Nats(String),
+    /// The subscription ended without a shutdown: the process must not exit 0.
+    #[error("NATS: the subscription ended unexpectedly")]
+    SubscriptionEnded,
 }
 
 /// Runs the service until `shutdown` is cancelled and the drain is done.
 ///
 /// # Errors
-/// Startup failures only; once running, faults are counted, reported in health and retried.
+/// Startup failures, and a subscription that ends without a shutdown; once running, other
+/// faults are counted, reported in health and retried.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
     let handle = runtime::metrics::install(shutdown.child_token())?;
     metrics::describe();

@@ -2,7 +2,7 @@
 //! message to the [`Processor`], publish counts once a second, log one stats line per
 //! interval, and drain on shutdown.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -47,13 +47,10 @@ pub fn reconnect_delay(attempts: usize, cap: Duration, jitter: f64) -> Duration 
     base.mul_f64(jitter.clamp(0.8, 1.2))
 }
 
-/// Connection facts the event callback records and the main loop reads.
+/// What the event callback needs between events.
 #[derive(Debug)]
 struct ConnState {
     connects: AtomicU64,
-    reconnects: AtomicU64,
-    slow_consumer: AtomicU64,
-    connected: AtomicBool,
     /// Rate-limits connection log lines: a flapping link logs one line per interval with a
     /// count, not one per event. Held only inside the callback, never across an `.await`.
     log_gate: Mutex<Throttle>,
@@ -107,6 +104,10 @@ fn rand_unit() -> f64 {
     f64::from(nanos % 1000) / 1000.0
 }
 
+/// Logs connection events (rate-limited) and counts errors. The client feeds events through a
+/// small channel with `try_send`, so in a storm some are lost: readiness, the connected gauge,
+/// reconnects and drops are therefore polled from the client on every flush instead
+/// ([`Loop::poll_client`]); events only make the log and readiness react sooner.
 fn on_event(event: &Event, state: &ConnState, health: &Health, url: &str) {
     let log_now = || {
         state
@@ -117,12 +118,8 @@ fn on_event(event: &Event, state: &ConnState, health: &Health, url: &str) {
     };
     match event {
         Event::Connected => {
-            state.connected.store(true, Ordering::Relaxed);
-            gauge!(names::NATS_CONNECTED).set(1.0);
             health.set(NATS, true, format!("connected to {url}"));
             if state.connects.fetch_add(1, Ordering::Relaxed) > 0 {
-                state.reconnects.fetch_add(1, Ordering::Relaxed);
-                counter!(names::NATS_RECONNECTS).increment(1);
                 if let Some(held) = log_now() {
                     tracing::info!(url, held_back = held, "reconnected to NATS");
                 }
@@ -131,8 +128,6 @@ fn on_event(event: &Event, state: &ConnState, health: &Health, url: &str) {
             }
         }
         Event::Disconnected => {
-            state.connected.store(false, Ordering::Relaxed);
-            gauge!(names::NATS_CONNECTED).set(0.0);
             health.set(
                 NATS,
                 false,
@@ -148,7 +143,6 @@ fn on_event(event: &Event, state: &ConnState, health: &Health, url: &str) {
             }
         }
         Event::SlowConsumer(_) => {
-            state.slow_consumer.fetch_add(1, Ordering::Relaxed);
             counter!(names::NATS_SLOW_CONSUMER).increment(1);
             if let Some(held) = log_now() {
                 tracing::warn!(
@@ -172,8 +166,6 @@ fn on_event(event: &Event, state: &ConnState, health: &Health, url: &str) {
         Event::LameDuckMode => tracing::info!(url, "NATS server entered lame duck mode"),
         Event::Draining => {}
         Event::Closed => {
-            state.connected.store(false, Ordering::Relaxed);
-            gauge!(names::NATS_CONNECTED).set(0.0);
             if !health.is_shutting_down() {
                 health.fail_liveness("NATS client closed");
             }
@@ -182,7 +174,7 @@ fn on_event(event: &Event, state: &ConnState, health: &Health, url: &str) {
 }
 
 /// The interval bookkeeping of the main loop: what to publish each flush, what to log each
-/// stats interval.
+/// stats interval, and the connection facts polled from the client.
 struct Loop {
     processor: Processor,
     exporter: Exporter,
@@ -190,9 +182,16 @@ struct Loop {
     /// exporter's series.
     interval: Counts,
     interval_started: Instant,
+    /// Messages moved from the processor into the exporter so far.
     taken_total: u64,
+    /// Reconnects and dropped messages published so far (the counters' values).
+    reconnects: u64,
+    dropped: u64,
+    /// The same at the start of the stats interval.
     conn_at_interval_start: (u64, u64),
-    state: Arc<ConnState>,
+    connected: Option<bool>,
+    health: Health,
+    url: String,
     client: Client,
 }
 
@@ -204,17 +203,67 @@ impl Loop {
         self.interval.merge(&delta.counts);
     }
 
+    /// Messages taken from the subscription so far, flushed or not.
+    fn handled(&self) -> u64 {
+        self.taken_total + self.processor.tally.counts.received
+    }
+
+    /// Reads the connection state and the client's counters: readiness and the gauges follow
+    /// the real state even when events were dropped.
+    fn poll_client(&mut self) {
+        let connected = self.client.connection_state() == async_nats::connection::State::Connected;
+        if self.connected != Some(connected) {
+            self.connected = Some(connected);
+            gauge!(names::NATS_CONNECTED).set(if connected { 1.0 } else { 0.0 });
+            let detail = if connected {
+                format!("connected to {}", self.url)
+            } else {
+                format!("not connected to {}, reconnecting", self.url)
+            };
+            self.health.set(NATS, connected, detail);
+        }
+        let connects = self.client.statistics().connects.load(Ordering::Relaxed);
+        let reconnects = connects.saturating_sub(1);
+        if reconnects > self.reconnects {
+            counter!(names::NATS_RECONNECTS).increment(reconnects - self.reconnects);
+            self.reconnects = reconnects;
+        }
+    }
+
+    /// Accounts for messages the client dropped. The client counts every message it reads
+    /// (`in_messages`, one subscription here) but not the ones it drops when our buffer is
+    /// full; with the buffer empty, delivered minus handled is exactly the drops. The count is
+    /// taken only when the buffer is empty both before and after reading the client's counter.
+    /// Returns `false` when the subscription has ended.
+    fn reconcile_drops(&mut self, sub: &mut async_nats::Subscriber) -> bool {
+        match take_one(sub, &mut self.processor) {
+            Buffer::Empty => {}
+            Buffer::Took => return true,
+            Buffer::Ended => return false,
+        }
+        let delivered = self.client.statistics().in_messages.load(Ordering::Relaxed);
+        match take_one(sub, &mut self.processor) {
+            Buffer::Empty => {}
+            Buffer::Took => return true,
+            Buffer::Ended => return false,
+        }
+        let dropped = delivered.saturating_sub(self.handled());
+        if dropped > self.dropped {
+            counter!(names::NATS_DROPPED).increment(dropped - self.dropped);
+            self.dropped = dropped;
+        }
+        true
+    }
+
     fn log_stats(&mut self, label: &str) {
         self.flush();
-        let reconnects = self.state.reconnects.load(Ordering::Relaxed);
-        let slow = self.state.slow_consumer.load(Ordering::Relaxed);
         let delivered = self.client.statistics().in_messages.load(Ordering::Relaxed);
         let conn = ConnectionCounts {
-            reconnects: reconnects - self.conn_at_interval_start.0,
-            slow_consumer: slow - self.conn_at_interval_start.1,
+            reconnects: self.reconnects - self.conn_at_interval_start.0,
+            slow_consumer: self.dropped - self.conn_at_interval_start.1,
             queue_size: delivered
                 .saturating_sub(self.taken_total)
-                .saturating_sub(slow),
+                .saturating_sub(self.dropped),
         };
         let elapsed = self.interval_started.elapsed();
         let line = stats_line(&self.interval, elapsed, conn);
@@ -229,8 +278,32 @@ impl Loop {
         }
         self.interval = Counts::default();
         self.interval_started = Instant::now();
-        self.conn_at_interval_start = (reconnects, slow);
+        self.conn_at_interval_start = (self.reconnects, self.dropped);
     }
+}
+
+/// What a look into the subscription's buffer found.
+enum Buffer {
+    Empty,
+    Took,
+    Ended,
+}
+
+/// Takes one buffered message, if there is one, without waiting.
+fn take_one(sub: &mut async_nats::Subscriber, processor: &mut Processor) -> Buffer {
+    match sub.next().now_or_never() {
+        Some(Some(msg)) => {
+            processor.handle(&msg.payload, receive_time_ms());
+            Buffer::Took
+        }
+        Some(None) => Buffer::Ended,
+        None => Buffer::Empty,
+    }
+}
+
+/// Takes every message already buffered, without waiting.
+fn take_buffered(sub: &mut async_nats::Subscriber, processor: &mut Processor) {
+    while let Buffer::Took = take_one(sub, processor) {}
 }
 
 /// Runs the subscriber until `shutdown`, then drains: no new messages are taken, those already
@@ -254,9 +327,6 @@ pub async fn run(
 
     let state = Arc::new(ConnState {
         connects: AtomicU64::new(0),
-        reconnects: AtomicU64::new(0),
-        slow_consumer: AtomicU64::new(0),
-        connected: AtomicBool::new(false),
         log_gate: Mutex::new(Throttle::new(CONNECTION_LOG_EVERY)),
     });
     let processor = cfg.processor().map_err(|e| Error::Nats(e.to_string()))?;
@@ -282,10 +352,15 @@ pub async fn run(
         interval: Counts::default(),
         interval_started: Instant::now(),
         taken_total: 0,
+        reconnects: 0,
+        dropped: 0,
         conn_at_interval_start: (0, 0),
-        state,
+        connected: None,
+        health: health.clone(),
+        url: cfg.nats.url.redacted(),
         client: client.clone(),
     };
+    lp.poll_client();
     let mut flush_tick = tokio::time::interval(cfg.flush_interval.0);
     flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let period = cfg.stats_interval.0;
@@ -298,6 +373,8 @@ pub async fn run(
             biased;
             () = shutdown.cancelled() => break,
             _ = flush_tick.tick() => {
+                lp.poll_client();
+                closed = !lp.reconcile_drops(&mut sub);
                 lp.flush();
                 health.beat();
             }
@@ -326,27 +403,32 @@ pub async fn run(
 
     health.begin_shutdown();
     let deadline = tokio::time::Instant::now() + cfg.shutdown_grace.0;
+    lp.poll_client();
     if closed {
         health.fail_liveness("NATS subscription closed");
-        tracing::error!("NATS subscription closed unexpectedly");
-    } else if lp.state.connected.load(Ordering::Relaxed) {
+    } else if lp.connected == Some(true) {
         // Stop taking new messages, then count what is already in hand. Every step is bounded
         // by the grace deadline: the connection may drop in the middle of a drain.
-        if let Ok(Ok(())) = tokio::time::timeout_at(deadline, sub.drain()).await {
-            while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, sub.next()).await {
-                lp.processor.handle(&msg.payload, receive_time_ms());
+        match tokio::time::timeout_at(deadline, sub.drain()).await {
+            Ok(Ok(())) => {
+                while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, sub.next()).await {
+                    lp.processor.handle(&msg.payload, receive_time_ms());
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %redact_text(&e.to_string()), "draining the subscription failed; counting what is buffered");
+            }
+            Err(_) => {
+                tracing::warn!("draining the subscription timed out; counting what is buffered")
             }
         }
-    } else {
-        // Disconnected: a drain would wait for a server that is not there. Count what the
-        // client had already buffered and stop.
-        while let Some(Some(msg)) = sub.next().now_or_never() {
-            lp.processor.handle(&msg.payload, receive_time_ms());
-        }
     }
+    // Whatever the drain did, count what the client had already buffered.
+    take_buffered(&mut sub, &mut lp.processor);
+    lp.reconcile_drops(&mut sub);
     gauge!(names::NATS_SUBSCRIBED).set(0.0);
     lp.log_stats("final");
-    if lp.state.connected.load(Ordering::Relaxed) {
+    if lp.connected == Some(true) {
         match tokio::time::timeout_at(deadline, client.drain()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
@@ -354,6 +436,10 @@ pub async fn run(
             }
             Err(_) => tracing::debug!("NATS client drain timed out"),
         }
+    }
+    if closed {
+        tracing::error!("the NATS subscription ended unexpectedly; exiting");
+        return Err(Error::SubscriptionEnded);
     }
     Ok(())
 }
