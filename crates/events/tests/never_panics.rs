@@ -116,11 +116,47 @@ fn envelope_like() -> impl Strategy<Value = String> {
 /// valid JSON, and so is a string we never decode.
 /// serde_json does not check UTF-8 inside strings it skips, so that is checked first (the
 /// spec makes any non-UTF-8 body invalid).
+/// Skipped strings are not decoded either, so lone surrogates (which serde_json refuses when it
+/// decodes a string) are looked for separately.
 fn reference_is_json_object(body: &[u8]) -> bool {
     std::str::from_utf8(body).is_ok_and(|text| {
         serde_json::from_str::<std::collections::BTreeMap<String, serde::de::IgnoredAny>>(text)
             .is_ok()
+            && !has_lone_surrogate(text)
     })
+}
+
+/// Whether a valid JSON text has a `\uD800`–`\uDFFF` escape that is not half of a pair.
+fn has_lone_surrogate(text: &str) -> bool {
+    let b = text.as_bytes();
+    let (mut i, mut in_string, mut high) = (0, false, false);
+    while i < b.len() {
+        if !in_string {
+            in_string = b[i] == b'"';
+            i += 1;
+            continue;
+        }
+        let unit = (b[i] == b'\\' && b[i + 1] == b'u')
+            .then(|| u16::from_str_radix(&text[i + 2..i + 6], 16).ok())
+            .flatten();
+        match unit {
+            Some(u) if high && (0xDC00..=0xDFFF).contains(&u) => high = false,
+            _ if high => return true,
+            Some(u) if (0xDC00..=0xDFFF).contains(&u) => return true,
+            Some(u) => high = (0xD800..=0xDBFF).contains(&u),
+            None => {}
+        }
+        i += match (unit, b[i]) {
+            (Some(_), _) => 6,
+            (None, b'\\') => 2,
+            (None, b'"') => {
+                in_string = false;
+                1
+            }
+            _ => 1,
+        };
+    }
+    false
 }
 
 proptest! {
@@ -200,7 +236,11 @@ fn reference_outcome(v: &Value) -> Result<(events::Kind, String), events::Reject
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
         && upper != "UNKNOWN";
-    if valid { Ok((kind, upper)) } else { Err(R::NoSymbol) }
+    if valid {
+        Ok((kind, upper))
+    } else {
+        Err(R::NoSymbol)
+    }
 }
 
 /// An independent, slow reading of §4 steps 2–3 over `serde_json::Value`.
