@@ -23,18 +23,22 @@ run() { # label, loadgen flags...
   until curl -sf "http://127.0.0.1:$port/health/readiness" >/dev/null; do sleep 0.1; done
   local t0=$SECONDS
   "$BIN/dm-loadgen" --nats-url "$NATS_URL" --subject "$subject" --rate 0 --count "$N" "$@" >/dev/null
-  local got=0
-  while (( SECONDS - t0 < 300 )); do
-    got=$(metric "$port" data_manager_messages_received_total)
-    [[ "${got%.*}" -ge "$N" ]] && break
+  # Wait until every message is received or dropped, or nothing has moved for 10 s.
+  local got=0 dropped=0 last=-1 still=0
+  while (( SECONDS - t0 < 300 && still < 20 )); do
+    got=$(metric "$port" data_manager_messages_received_total); got=${got%.*}
+    dropped=$(metric "$port" data_manager_nats_dropped_messages_total); dropped=${dropped%.*}
+    (( ${got:-0} + ${dropped:-0} >= N )) && break
+    if (( ${got:-0} + ${dropped:-0} == last )); then still=$((still + 1)); else still=0; fi
+    last=$(( ${got:-0} + ${dropped:-0} ))
     sleep 0.5
   done
-  local dropped hwm
-  dropped=$(metric "$port" data_manager_nats_dropped_messages_total)
+  local hwm reconnects
+  reconnects=$(metric "$port" data_manager_nats_reconnections_total)
   hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status")
   kill -TERM "$pid"; wait "$pid" || true
-  printf '%-10s published=%s received=%s dropped=%s peak_rss_kib=%s (%.1f MiB)\n' \
-    "$label" "$N" "${got:-0}" "${dropped:-0}" "$hwm" "$(echo "$hwm / 1024" | bc -l)"
+  printf '%-10s published=%s received=%s dropped=%s reconnects=%s peak_rss_kib=%s (%.1f MiB)\n' \
+    "$label" "$N" "${got:-0}" "${dropped:-0}" "${reconnects:-0}" "$hwm" "$(echo "$hwm / 1024" | bc -l)"
   rm -f "$log"
 }
 
