@@ -52,6 +52,15 @@ bench-analytics: services ## dm-analytics: one cycle (10 symbols, 90 days of 1h)
 bench-failover: ## Lease failover after a crash and hand-over after a release (fake API server)
 	$(CARGO) run --release -p leader --example failover
 
+.PHONY: fuzz test-fuzz
+FUZZ_SECONDS ?= 300
+
+fuzz: ## Coverage-guided fuzzing of events::parse and the redaction routine, FUZZ_SECONDS each (default 300; cargo-fuzz)
+	fuzz/run.sh $(FUZZ_SECONDS)
+
+test-fuzz: ## The bounded fuzz run CI does: 60 s per target, fails on any crash
+	fuzz/run.sh 60
+
 IMAGE_TAG ?= $(shell sed -n 's/^appVersion: *"\(.*\)"/\1/p' helm/Chart.yaml)
 
 images: ## Build both container images (needs a Docker engine)
