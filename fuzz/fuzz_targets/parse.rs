@@ -21,6 +21,10 @@ fuzz_target!(|body: &[u8]| {
         if let events::Payload::Depth(d) = &e.payload {
             let _ = d.bids.iter().count() + d.asks.iter().count();
         }
-        let _ = (e.producer_time_ms(), e.message_id(), e.symbol.as_str().len());
+        let _ = (
+            e.producer_time_ms(),
+            e.message_id(),
+            e.symbol.as_str().len(),
+        );
     }
 });

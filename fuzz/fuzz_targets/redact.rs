@@ -27,7 +27,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let secret = format!("Z{secret}");
-    let userinfo = if token { secret.clone() } else { format!("u:{secret}") };
+    let userinfo = if token {
+        secret.clone()
+    } else {
+        format!("u:{secret}")
+    };
     let url = match form % 8 {
         0 | 1 => format!("nats://{userinfo}@nats:4222"),
         2 | 3 => format!("nats://{userinfo}@a:4222,nats://{userinfo}@b:4222"),
