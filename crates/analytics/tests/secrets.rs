@@ -125,7 +125,12 @@ fn run_case(form: usize) {
             ("METRICS_HOST", "127.0.0.1".into()),
             (
                 "LOG_FORMAT",
-                if form % 2 == 0 { "text" } else { "json" }.into(),
+                if form.is_multiple_of(2) {
+                    "text"
+                } else {
+                    "json"
+                }
+                .into(),
             ),
             ("LOG_LEVEL", "DEBUG".into()),
         ],
