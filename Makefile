@@ -78,6 +78,15 @@ test-k8s: services ## Lease election against a real kube-apiserver (built once f
 bench-failover-real: ## The failover benchmark against the fake and then a real kube-apiserver, in one run (tests/k8s/run.sh bench)
 	tests/k8s/run.sh bench
 
+.PHONY: fuzz test-fuzz
+FUZZ_SECONDS ?= 300
+
+fuzz: ## Coverage-guided fuzzing of events::parse and the redaction routine, FUZZ_SECONDS each (default 300; cargo-fuzz)
+	fuzz/run.sh $(FUZZ_SECONDS)
+
+test-fuzz: ## The bounded fuzz run CI does: 60 s per target, fails on any crash
+	fuzz/run.sh 60
+
 IMAGE_TAG ?= $(shell sed -n 's/^appVersion: *"\(.*\)"/\1/p' helm/Chart.yaml)
 
 images: ## Build the container images: consumer, scheduler, and the demo image compose uses (needs a Docker engine)
