@@ -70,7 +70,36 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end }}
 
 {{- define "data-manager.schedulerServiceAccountName" -}}
-{{- default (include "data-manager.componentName" (list . "scheduler")) .Values.schedulers.serviceAccount.name }}
+{{- $sa := .Values.schedulers.serviceAccount }}
+{{- if and (not $sa.create) (not $sa.name) }}
+{{- fail "schedulers.serviceAccount: with create=false, name must name an existing ServiceAccount" }}
+{{- end }}
+{{- default (include "data-manager.componentName" (list . "scheduler")) $sa.name }}
+{{- end }}
+
+{{/* A scheduler's Lease: leaseName, or "<fullname>-<scheduler>" so that every release has its
+own; args: (list $ "auditor") */}}
+{{- define "data-manager.leaseName" -}}
+{{- $root := index . 0 }}
+{{- default (include "data-manager.componentName" (list $root (index . 1))) (index $root.Values.schedulers (index . 1)).leaseName }}
+{{- end }}
+
+{{/* The pod's affinity: the user's, or a soft anti-affinity that spreads one component's
+replicas over nodes; args: (list $ "auditor" affinityValues) */}}
+{{- define "data-manager.affinity" -}}
+{{- $affinity := index . 2 }}
+{{- if $affinity }}
+{{- toYaml $affinity }}
+{{- else }}
+podAntiAffinity:
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- include "data-manager.componentSelectorLabels" (list (index . 0) (index . 1)) | nindent 12 }}
+{{- end }}
 {{- end }}
 
 {{/* args: the image values (repository, tag, digest) and $ */}}
@@ -84,8 +113,9 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end }}
 {{- end }}
 
+{{/* Scrape annotations, only while no ServiceMonitor scrapes the same pods (no double scrape). */}}
 {{- define "data-manager.podAnnotations" -}}
-{{- if .Values.metrics.podAnnotations }}
+{{- if and .Values.metrics.podAnnotations (not .Values.metrics.serviceMonitor.enabled) }}
 prometheus.io/scrape: "true"
 prometheus.io/port: {{ .Values.metricsPort | quote }}
 prometheus.io/path: /metrics
@@ -124,9 +154,23 @@ readinessProbe:
 {{- if le (mul 10 (int $le.renewDeadlineSeconds)) (mul 12 (int $le.retryPeriodSeconds)) }}
 {{- fail (printf "schedulers.leaderElection: renewDeadlineSeconds (%d) must be longer than 1.2 x retryPeriodSeconds (%d)" (int $le.renewDeadlineSeconds) (int $le.retryPeriodSeconds)) }}
 {{- end }}
-{{- if and (include "data-manager.auditorEnabled" .) (include "data-manager.analyticsEnabled" .) (eq .Values.schedulers.auditor.leaseName .Values.schedulers.analytics.leaseName) }}
-{{- fail (printf "schedulers: auditor and analytics need different leaseName values (both are %q), or one replica would lead both" .Values.schedulers.auditor.leaseName) }}
+{{- $auditorLease := include "data-manager.leaseName" (list . "auditor") }}
+{{- if and (include "data-manager.auditorEnabled" .) (include "data-manager.analyticsEnabled" .) (eq $auditorLease (include "data-manager.leaseName" (list . "analytics"))) }}
+{{- fail (printf "schedulers: auditor and analytics need different leaseName values (both are %q), or one replica would lead both" $auditorLease) }}
 {{- end }}
+{{- end }}
+
+{{/* extraConfig first, the chart's own keys last: even without the schema (which refuses those
+keys), no extra setting can replace what the chart sets; args: (list extraConfig ownSettings) */}}
+{{- define "data-manager.configData" -}}
+{{- $data := dict }}
+{{- range $k, $v := index . 0 }}
+{{- $_ := set $data $k (toString $v) }}
+{{- end }}
+{{- range $k, $v := index . 1 }}
+{{- $_ := set $data $k $v }}
+{{- end }}
+{{- toYaml $data }}
 {{- end }}
 
 {{/* Non-secret settings of one scheduler, as ConfigMap data; args: (list $ "auditor") */}}
@@ -137,7 +181,7 @@ readinessProbe:
 {{- $le := $root.Values.schedulers.leaderElection }}
 {{- $data := dict
   "LEADER_ELECTION" "kubernetes"
-  "LEASE_NAME" $s.leaseName
+  "LEASE_NAME" (include "data-manager.leaseName" (list $root $name))
   "LEASE_DURATION" (printf "%ds" (int $le.leaseDurationSeconds))
   "LEASE_RENEW_DEADLINE" (printf "%ds" (int $le.renewDeadlineSeconds))
   "LEASE_RETRY_PERIOD" (printf "%ds" (int $le.retryPeriodSeconds))
@@ -153,13 +197,11 @@ readinessProbe:
 {{- $_ := set $data "AUDIT_INTERVAL" (toString (int $s.intervalSeconds)) }}
 {{- $_ := set $data "AUDIT_TIMEFRAMES" $s.timeframes }}
 {{- else }}
+{{- $_ := set $data "ENABLE_ANALYTICS" "true" }}
 {{- $_ := set $data "ANALYTICS_INTERVAL" (toString (int $s.intervalSeconds)) }}
 {{- $_ := set $data "ANALYTICS_TIMEFRAMES" $s.timeframes }}
 {{- end }}
-{{- range $k, $v := $s.extraConfig }}
-{{- $_ := set $data $k (toString $v) }}
-{{- end }}
-{{- toYaml $data }}
+{{- include "data-manager.configData" (list $s.extraConfig $data) }}
 {{- end }}
 
 {{- define "data-manager.consumerConfig" -}}
@@ -174,10 +216,7 @@ readinessProbe:
   "STATS_INTERVAL" (printf "%ds" (int $c.statsIntervalSeconds))
   "SHUTDOWN_GRACE" (printf "%ds" (int $c.shutdownGraceSeconds))
 }}
-{{- range $k, $v := $c.extraConfig }}
-{{- $_ := set $data $k (toString $v) }}
-{{- end }}
-{{- toYaml $data }}
+{{- include "data-manager.configData" (list $c.extraConfig $data) }}
 {{- end }}
 
 {{/* NetworkPolicy parts. */}}
@@ -221,4 +260,18 @@ ingress:
         cidr: {{ $cidr }}
     {{- end }}
   {{- end }}
+{{- end }}
+
+{{/* The PromQL label matchers that select one component's pods of this release, and nothing
+else in the namespace (the Python service exports the same metric names there): the pod name
+is "<deployment>-<replicaset hash>-<suffix>", and with the ServiceMonitor the job is the
+Service's name. args: (list $ "consumer") */}}
+{{- define "data-manager.alertSelector" -}}
+{{- $root := index . 0 }}
+{{- $pr := $root.Values.metrics.prometheusRule }}
+{{- $deployment := include "data-manager.componentName" (list $root (index . 1)) }}
+{{- printf "%s=%q, %s=~%q" $pr.namespaceLabel $root.Release.Namespace $pr.podLabel (printf "%s-[a-z0-9]+-[a-z0-9]+" $deployment) }}
+{{- if $root.Values.metrics.serviceMonitor.enabled }}
+{{- printf ", job=%q" $deployment }}
+{{- end }}
 {{- end }}

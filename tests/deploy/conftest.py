@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -83,6 +84,29 @@ def render(values: dict) -> Rendered:
     return _render_cached(json.dumps(values, sort_keys=True))
 
 
+def render_release(values: dict, release: str) -> Rendered:
+    """Renders under another release name (a second install in the same namespace)."""
+    return Rendered(_chart().render(values, name=release, namespace=NAMESPACE, is_install=True))
+
+
+def render_without_schema(values: dict, tmp_path: Path) -> Rendered:
+    """Renders a copy of the chart without values.schema.json: what `--skip-schema-validation`
+    or an old Helm installs. The templates alone must keep the chart's guarantees."""
+    copy = tmp_path / "chart"
+    shutil.copytree(CHART, copy, symlinks=False)
+    (copy / "values.schema.json").unlink()
+    files = helm_python.Chart.load(copy).render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    return Rendered(files)
+
+
+def render_error_without_schema(values: dict, tmp_path: Path) -> str:
+    try:
+        render_without_schema(values, tmp_path)
+    except helm_python.HelmError as e:
+        return str(e)
+    raise AssertionError(f"the chart without its schema accepted {values}")
+
+
 def render_error(values: dict) -> str:
     """Renders values that must be refused; returns Helm's message."""
     try:
@@ -146,3 +170,10 @@ def pod_specs(rendered: Rendered) -> dict[str, dict]:
     return {
         d["metadata"]["name"]: d["spec"]["template"]["spec"] for d in rendered.of_kind("Deployment")
     }
+
+
+def promtool() -> str:
+    """Prometheus's checker: the system's, or the one tests/deploy/setup.sh unpacked."""
+    found = shutil.which("promtool") or str(REPO / ".venv-helm/bin/promtool")
+    assert Path(found).exists(), "promtool is missing: tests/deploy/setup.sh installs it"
+    return found

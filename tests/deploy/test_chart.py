@@ -347,7 +347,7 @@ def test_scheduler_configmaps_hold_lease_names_timings_and_intervals():
         "AUDIT_INTERVAL": "300", "AUDIT_TIMEFRAMES": "5m,15m,30m,1h,1d",
     }
     assert rendered.get("ConfigMap", ANALYTICS)["data"] == {
-        **common, "LEASE_NAME": ANALYTICS, "ANALYTICS_INTERVAL": "900", "ANALYTICS_TIMEFRAMES": "1h,1d",
+        **common, "LEASE_NAME": ANALYTICS, "ENABLE_ANALYTICS": "true", "ANALYTICS_INTERVAL": "900", "ANALYTICS_TIMEFRAMES": "1h,1d",
     }
 
 
@@ -523,10 +523,13 @@ def test_prometheus_rule_has_the_issue_alerts():
         "DataManagerAuditHighSeverityFindings",
         "DataManagerAuditorCycleStale",
         "DataManagerAnalyticsCycleStale",
+        "DataManagerAuditorFenced",
+        "DataManagerAnalyticsFenced",
     }
     assert alerts["DataManagerConsumerNoMessages"]["for"] == "5m"
     assert alerts["DataManagerConsumerNoMessages"]["expr"] == (
-        '(sum(rate(data_manager_messages_received_total{namespace="petrosa-apps"}[2m])) or vector(0)) == 0'
+        '(sum(rate(data_manager_messages_received_total{namespace="petrosa-apps", '
+        'pod=~"data-manager-consumer-[a-z0-9]+-[a-z0-9]+", job="data-manager-consumer"}[2m])) or vector(0)) == 0'
     )
     assert alerts["DataManagerAuditorNoLeader"]["for"] == "2m"
     assert 'lease="data-manager-auditor"' in alerts["DataManagerAuditorNoLeader"]["expr"]
@@ -535,6 +538,10 @@ def test_prometheus_rule_has_the_issue_alerts():
     # Too old = 3 intervals: 3 x 300 s for the auditor, 3 x 900 s for analytics.
     assert "> 900 or absent(" in alerts["DataManagerAuditorCycleStale"]["expr"]
     assert "> 2700 or absent(" in alerts["DataManagerAnalyticsCycleStale"]["expr"]
+    assert alerts["DataManagerAuditorFenced"]["expr"] == (
+        'sum(max by (pod) (increase(data_manager_audit_fenced_total{namespace="petrosa-apps", '
+        'pod=~"data-manager-auditor-[a-z0-9]+-[a-z0-9]+", job="data-manager-auditor"}[15m]))) >= 3'
+    )
 
 
 def test_prometheus_rule_without_schedulers_has_only_consumer_alerts():

@@ -94,7 +94,10 @@ fn bench(c: &mut Criterion) {
                 tf,
                 analytics::cycle::read_timeframe(&source, &settings, tf, Utc::now())
                     .await
-                    .expect("read"),
+                    .expect("read")
+                    .into_iter()
+                    .map(|(s, c)| (s, c.expect("readable")))
+                    .collect::<Vec<_>>(),
             ));
         }
         all

@@ -81,15 +81,25 @@ pub enum Skip {
     TooFewJoinedRows,
     /// Regime: the same cycle has no volatility or volume result.
     MissingInputs,
+    /// The symbol's candles could not be read (the server answered, the read failed twice).
+    ReadError,
+    /// The timeframe's table lacks columns the read needs.
+    SchemaMismatch,
+    /// A row in the symbol's window did not decode (a NULL or zero date, a value out of range):
+    /// a series with a hole would give wrong statistics.
+    UndecodableRow,
 }
 
 impl Skip {
     /// Every reason.
-    pub const ALL: [Skip; 4] = [
+    pub const ALL: [Skip; 7] = [
         Skip::TooFewCandles,
         Skip::TooFewSymbols,
         Skip::TooFewJoinedRows,
         Skip::MissingInputs,
+        Skip::ReadError,
+        Skip::SchemaMismatch,
+        Skip::UndecodableRow,
     ];
 
     /// The metric label value.
@@ -99,6 +109,9 @@ impl Skip {
             Skip::TooFewSymbols => "too_few_symbols",
             Skip::TooFewJoinedRows => "too_few_joined_rows",
             Skip::MissingInputs => "missing_inputs",
+            Skip::ReadError => "read_error",
+            Skip::SchemaMismatch => "schema_mismatch",
+            Skip::UndecodableRow => "undecodable_row",
         }
     }
 }

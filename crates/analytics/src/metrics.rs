@@ -3,9 +3,10 @@
 //! | Name | Type | Labels | Meaning |
 //! |---|---|---|---|
 //! | `data_manager_analytics_cycle_seconds` | histogram | – | duration of a cycle (read, compute, write) |
-//! | `data_manager_analytics_cycles_total` | counter | `outcome` = ok / source_error / sink_error / fenced | cycles by outcome |
+//! | `data_manager_analytics_cycles_total` | counter | `outcome` = ok / source_error / sink_error / fenced / stopped | cycles by outcome |
 //! | `data_manager_analytics_documents_written_total` | counter | `metric` | documents upserted |
-//! | `data_manager_analytics_skipped_total` | counter | `metric`, `reason` | metrics skipped for insufficient data |
+//! | `data_manager_analytics_skipped_total` | counter | `metric`, `reason` | metrics skipped: too_few_candles / too_few_symbols / too_few_joined_rows / missing_inputs, or the symbol × timeframe could not be read: read_error / schema_mismatch / undecodable_row |
+//! | `data_manager_analytics_fenced_total` | counter | – | terms ended by a fenced write (each makes the replica step down) |
 //! | `data_manager_analytics_leader_status` | gauge | – | 1 while this process leads and computes |
 //! | `data_manager_analytics_last_success_timestamp_seconds` | gauge | – | Unix time of the last written cycle |
 
@@ -25,6 +26,8 @@ pub const SKIPPED: &str = "data_manager_analytics_skipped_total";
 pub const LEADER_STATUS: &str = "data_manager_analytics_leader_status";
 /// Unix time of the last successful cycle.
 pub const LAST_SUCCESS: &str = "data_manager_analytics_last_success_timestamp_seconds";
+/// Terms ended by a fenced write.
+pub const FENCED: &str = "data_manager_analytics_fenced_total";
 
 /// The `metric` label of the correlation matrix documents.
 pub const MATRIX_LABEL: &str = "correlation_matrix";
@@ -37,6 +40,7 @@ pub const CYCLE: scheduler::CycleMetrics = scheduler::CycleMetrics {
     cycles: CYCLES,
     last_success: LAST_SUCCESS,
     leader_status: LEADER_STATUS,
+    fenced: FENCED,
 };
 
 /// Registers help of this binary's own metrics (the scheduler describes and zeroes the cycle series).

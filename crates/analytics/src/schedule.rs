@@ -5,15 +5,14 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use scheduler::{Failure, Job, RunConfig, Service, Starting, Stores};
-use store::Fence;
+use scheduler::{Failure, Job, RunConfig, Service, Starting, Stores, Term};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::config::{LEASE_NAME, RunArgs, Settings};
 use crate::cycle::analyze_all;
 use crate::metrics;
-use crate::write::{ensure_indexes, write_analyses};
+use crate::write::{WriteError, ensure_indexes, write_analyses};
 
 pub use scheduler::RunError;
 
@@ -86,25 +85,31 @@ impl Job for Analytics {
     async fn cycle(
         &mut self,
         stores: &Stores,
-        fence: &Fence,
+        term: &Term,
         now: DateTime<Utc>,
     ) -> Result<Done, Failure> {
         let started = Instant::now();
-        let analyses = analyze_all(&stores.source, &self.settings, now)
-            .await
-            .map_err(Failure::source)?;
+        let analyses = tokio::select! {
+            r = analyze_all(&stores.source, &self.settings, now) => r.map_err(Failure::source)?,
+            () = term.token.cancelled() => return Err(Failure::Stopped),
+        };
         if !self.indexes_ready {
             ensure_indexes(&stores.sink).await?;
             self.indexes_ready = true;
         }
         let counts = write_analyses(
             &stores.sink,
-            fence,
+            &term.fence,
             &analyses,
             &self.settings.options,
             Utc::now(),
+            &term.token,
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            WriteError::Sink(e) => Failure::Sink(e),
+            WriteError::Stopped => Failure::Stopped,
+        })?;
         metrics::written(&counts);
         let mut skipped = BTreeMap::new();
         for a in &analyses {

@@ -93,14 +93,10 @@ async fn a_cycle_writes_every_document_once_keeps_timeframes_apart_and_fences_ol
         .await
         .expect("sink");
     ensure_indexes(&sink).await.expect("indexes");
-    let fence = Fence {
-        lease: "data-manager-analytics".into(),
-        term: 2,
-        holder: "test".into(),
-    };
+    let fence = Fence::new("data-manager-analytics", 2, "test");
     let now = Utc::now();
     let analyses = analyze_all(&source, &settings, now).await.expect("reads");
-    let counts = write_analyses(&sink, &fence, &analyses, &settings.options, now)
+    let counts = write_analyses(&sink, &fence, &analyses, &settings.options, now, &never())
         .await
         .expect("write");
     let expected: Vec<(&str, u64)> = vec![
@@ -183,9 +179,16 @@ async fn a_cycle_writes_every_document_once_keeps_timeframes_apart_and_fences_ol
     let analyses = analyze_all(&source, &settings, Utc::now())
         .await
         .expect("reads");
-    write_analyses(&sink, &fence, &analyses, &settings.options, Utc::now())
-        .await
-        .expect("rewrite");
+    write_analyses(
+        &sink,
+        &fence,
+        &analyses,
+        &settings.options,
+        Utc::now(),
+        &never(),
+    )
+    .await
+    .expect("rewrite");
     assert_eq!(count(&url, "analytics_volatility", doc! {}).await, before);
     assert_eq!(
         count(&url, "analytics_volatility", doc! { "timeframe": "1h" }).await,
@@ -198,9 +201,16 @@ async fn a_cycle_writes_every_document_once_keeps_timeframes_apart_and_fences_ol
 
     // An older term is fenced off before it writes anything.
     let stale = Fence { term: 1, ..fence };
-    let e = write_analyses(&sink, &stale, &analyses, &settings.options, Utc::now())
-        .await
-        .expect_err("older term");
+    let e = write_analyses(
+        &sink,
+        &stale,
+        &analyses,
+        &settings.options,
+        Utc::now(),
+        &never(),
+    )
+    .await
+    .expect_err("older term");
     assert!(e.is_fenced(), "{e}");
     let vol = coll(&url, "analytics_volatility")
         .await
@@ -282,5 +292,99 @@ async fn run_cycles_while_leading_and_reruns_leave_the_counts_unchanged() {
         "{text}"
     );
     let _ = std::fs::remove_file(&log);
+    drop_mongo_database(&url).await;
+}
+
+fn never() -> tokio_util::sync::CancellationToken {
+    tokio_util::sync::CancellationToken::new()
+}
+
+/// One symbol × timeframe that cannot be used (a row that does not decode, a table lacking a
+/// column) is skipped with its reason; every other one is still analysed and written.
+#[tokio::test]
+async fn an_unreadable_symbol_or_table_is_skipped_and_the_rest_is_written() {
+    use analytics::metric::{Kind, Skip};
+    use sqlx::{AssertSqlSafe, Executor};
+
+    let (db, hour, _) = seeded().await;
+    let bad_id = format!("ETHUSDT_{}", hour.timestamp_millis());
+    let mut conn = db.pool.acquire().await.expect("connection");
+    for sql in [
+        "ALTER TABLE klines_h1 MODIFY close_price DECIMAL(20,8) NULL".to_owned(),
+        format!("UPDATE klines_h1 SET close_price = NULL WHERE id = '{bad_id}'"),
+        "ALTER TABLE klines_d1 DROP COLUMN quote_asset_volume".to_owned(),
+    ] {
+        conn.execute(AssertSqlSafe(sql.clone())).await.expect(&sql);
+    }
+    drop(conn);
+    let settings = Settings {
+        symbols: vec!["BTCUSDT".into(), "ETHUSDT".into()],
+        timeframes: vec![tf("1h"), tf("1d")],
+        options: Options::default(),
+        db_timeout: Duration::from_secs(10),
+    };
+    let source = KlineSource::connect_lazy(db.options(), Duration::from_secs(10));
+    let analyses = analyze_all(&source, &settings, Utc::now())
+        .await
+        .expect("a bad symbol must not fail the cycle");
+    let skipped = |a: &analytics::analysis::Analysis, symbol: &str| -> Vec<(Kind, Skip)> {
+        a.symbols
+            .iter()
+            .filter(|s| s.symbol == symbol)
+            .flat_map(|s| s.metrics.iter())
+            .filter_map(|(k, r)| r.as_ref().err().map(|e| (*k, *e)))
+            .collect()
+    };
+    let (h1, d1) = (&analyses[0], &analyses[1]);
+    assert_eq!(skipped(h1, "BTCUSDT"), []);
+    assert_eq!(
+        skipped(h1, "ETHUSDT"),
+        [
+            (Kind::Volatility, Skip::UndecodableRow),
+            (Kind::Volume, Skip::UndecodableRow),
+            (Kind::Trend, Skip::UndecodableRow),
+            (Kind::Deviation, Skip::UndecodableRow),
+            (Kind::Seasonality, Skip::UndecodableRow),
+            (Kind::Regime, Skip::UndecodableRow),
+        ]
+    );
+    assert_eq!(h1.skipped()[&(Kind::Volatility, Skip::UndecodableRow)], 1);
+    for symbol in ["BTCUSDT", "ETHUSDT"] {
+        assert!(
+            skipped(d1, symbol)
+                .iter()
+                .all(|(_, r)| *r == Skip::SchemaMismatch),
+            "{symbol}"
+        );
+    }
+    let url = mongo_url();
+    let sink = MongoSink::connect(&url, "analytics-test", Duration::from_secs(10))
+        .await
+        .expect("sink");
+    let fence = Fence::new("data-manager-analytics", 1, "test");
+    write_analyses(
+        &sink,
+        &fence,
+        &analyses,
+        &settings.options,
+        Utc::now(),
+        &never(),
+    )
+    .await
+    .expect("the rest is written");
+    assert_eq!(
+        count(
+            &url,
+            "analytics_volatility",
+            doc! { "symbol": "BTCUSDT", "timeframe": "1h" }
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(&url, "analytics_volatility", doc! { "symbol": "ETHUSDT" }).await,
+        0
+    );
+    source.close().await;
     drop_mongo_database(&url).await;
 }

@@ -80,6 +80,7 @@ async fn main() {
             .collect(),
         profile: Profile::V3,
         max_row_findings: 100,
+        min_due_slots: 7,
         db_timeout: Duration::from_secs(60),
         trades: auditor::trades::TradesSettings {
             enabled: false,
@@ -87,8 +88,9 @@ async fn main() {
             reference: "5m".parse().expect("tf"),
         },
     };
+    let never = tokio_util::sync::CancellationToken::new();
     // Warm the buffer pool and the connection once.
-    let _ = auditor::cycle::audit_all(&source, &settings, now)
+    let _ = auditor::cycle::audit_all(&source, &settings, now, None, &never)
         .await
         .expect("warm-up");
 
@@ -102,7 +104,7 @@ async fn main() {
             for sym in SYMBOLS {
                 streamed += source
                     .scan(tf, sym, start, now, |k| {
-                        std::hint::black_box(k);
+                        let _ = std::hint::black_box(k);
                     })
                     .await
                     .expect("scan");
@@ -111,7 +113,7 @@ async fn main() {
         reads.push(t.elapsed());
 
         let t = Instant::now();
-        let reports = auditor::cycle::audit_all(&source, &settings, now)
+        let reports = auditor::cycle::audit_all(&source, &settings, now, None, &never)
             .await
             .expect("audit");
         audits.push(t.elapsed());

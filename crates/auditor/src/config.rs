@@ -156,6 +156,15 @@ pub struct AuditArgs {
     )]
     pub profile: Profile,
 
+    /// N: the fewest due slots each timeframe's window must hold; the window is widened to
+    /// max(AUDIT_WINDOW, L + N·I) where needed (with the defaults only `1d`, to 9 days).
+    #[arg(
+        long = "audit-min-due-slots",
+        env = "AUDIT_MIN_DUE_SLOTS",
+        default_value_t = 7
+    )]
+    pub min_due_slots: i64,
+
     /// Cap on row findings per dataset per cycle (the counts stay exact).
     #[arg(
         long = "audit-max-row-findings",
@@ -195,6 +204,8 @@ pub struct Settings {
     pub profile: Profile,
     /// Row finding cap.
     pub max_row_findings: usize,
+    /// N: the fewest due slots per window.
+    pub min_due_slots: i64,
     /// Database call timeout.
     pub db_timeout: Duration,
     /// The trades audit.
@@ -238,6 +249,25 @@ impl AuditArgs {
         if self.tolerance < 0 {
             return Err(invalid("GAP_TOLERANCE_SECONDS", "must be ≥ 0"));
         }
+        // A row within τ of two slots would fill both: τ must stay below half of every interval.
+        if let Some(tf) = timeframes
+            .iter()
+            .find(|tf| self.tolerance.saturating_mul(2) >= tf.seconds())
+        {
+            return Err(invalid(
+                "GAP_TOLERANCE_SECONDS",
+                format!(
+                    "must be < I/2 for every timeframe ({tf}: < {} s)",
+                    tf.seconds() / 2
+                ),
+            ));
+        }
+        if !(0..=10_000).contains(&self.min_due_slots) {
+            return Err(invalid(
+                "AUDIT_MIN_DUE_SLOTS",
+                "must be between 0 and 10000",
+            ));
+        }
         let mut max_lag: BTreeMap<Timeframe, i64> = timeframes
             .iter()
             .map(|&tf| (tf, default_max_lag(tf)))
@@ -273,6 +303,7 @@ impl AuditArgs {
             max_lag,
             profile: self.profile,
             max_row_findings: self.max_row_findings,
+            min_due_slots: self.min_due_slots,
             db_timeout: self.store.db_timeout.0,
             trades: self.trades.settings()?,
         })
@@ -351,6 +382,36 @@ mod tests {
         let e = once(&["--mysql-uri", "postgres://u:secret@h/db"]).expect_err("scheme");
         assert!(e.starts_with("MYSQL_URI") && !e.contains("secret"), "{e}");
         assert!(once(&["--audit-score-profile", "v4"]).is_err());
+    }
+
+    #[test]
+    fn tolerance_must_stay_below_half_of_every_interval() {
+        let e = once(&[
+            "--audit-timeframes",
+            "1m,1h",
+            "--gap-tolerance-seconds",
+            "30",
+        ])
+        .expect_err("τ = I/2 for 1m");
+        assert!(
+            e.starts_with("GAP_TOLERANCE_SECONDS") && e.contains("1m"),
+            "{e}"
+        );
+        assert!(once(&["--audit-timeframes", "1m", "--gap-tolerance-seconds", "29"]).is_ok());
+        let e = once(&["--audit-min-due-slots=-1"]).expect_err("negative");
+        assert!(e.starts_with("AUDIT_MIN_DUE_SLOTS"), "{e}");
+    }
+
+    #[test]
+    fn only_1d_is_widened_to_hold_seven_due_slots_by_default() {
+        let s = once(&[]).expect("defaults");
+        let now = chrono::Utc::now();
+        let windows: Vec<i64> = s
+            .timeframes
+            .iter()
+            .map(|&tf| crate::cycle::params(&s, tf, now).window)
+            .collect();
+        assert_eq!(windows, [86_400, 86_400, 86_400, 86_400, 9 * 86_400]);
     }
 
     #[test]

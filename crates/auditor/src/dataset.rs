@@ -3,7 +3,9 @@
 //! stays flat however long the window (`auditor.md` C.2–C.8). Pure: `now` is a parameter.
 
 use chrono::{DateTime, Duration, Utc};
-use store::{Kline, Timeframe};
+use std::collections::{HashSet, VecDeque};
+
+use store::{FutureRows, Kline, ScannedRow, Timeframe};
 
 use crate::candles::{CloseStyle, check_row};
 use crate::finding::{Check, Finding, Severity, rfc3339};
@@ -54,6 +56,10 @@ pub enum Status {
     NotExtracted,
     /// The timeframe's table does not exist.
     TableMissing,
+    /// The table lacks columns the audit reads.
+    SchemaMismatch,
+    /// Reading the dataset failed.
+    ReadError,
 }
 
 impl Status {
@@ -66,6 +72,8 @@ impl Status {
             Status::NoData => "no_data",
             Status::NotExtracted => "not_extracted",
             Status::TableMissing => "table_missing",
+            Status::SchemaMismatch => "schema_mismatch",
+            Status::ReadError => "read_error",
         }
     }
 }
@@ -139,6 +147,9 @@ pub struct DatasetReport {
     pub findings: Vec<Finding>,
     /// Row findings left out by the cap.
     pub row_findings_suppressed: u64,
+    /// Whether the audit knew which row findings were already stored (then none of those was
+    /// left out by the cap, and every row finding not seen again can be resolved).
+    pub stored_keys_known: bool,
 }
 
 impl DatasetReport {
@@ -156,6 +167,35 @@ impl DatasetReport {
                 format!("{} has no rows for {symbol}", tf.table()),
             ),
         };
+        Self::unaudited(
+            symbol,
+            params,
+            status,
+            Finding::dataset(check, Severity::Info, details),
+        )
+    }
+
+    /// The report of a dataset whose table lacks `columns`: status `schema_mismatch`, one
+    /// `high` finding naming them, no scores.
+    pub fn schema_mismatch(symbol: &str, params: Params, columns: &[&str]) -> DatasetReport {
+        let details = format!(
+            "{} lacks the columns {}",
+            params.timeframe.table(),
+            columns.join(", ")
+        );
+        let f = Finding::dataset(Check::SchemaMismatch, Severity::High, details);
+        Self::unaudited(symbol, params, Status::SchemaMismatch, f)
+    }
+
+    /// The report of a dataset whose reads failed (`error`, already redacted): status
+    /// `read_error`, one `medium` finding, no scores.
+    pub fn read_error(symbol: &str, params: Params, error: &str) -> DatasetReport {
+        let f = Finding::dataset(Check::ReadError, Severity::Medium, error.to_owned());
+        Self::unaudited(symbol, params, Status::ReadError, f)
+    }
+
+    fn unaudited(symbol: &str, params: Params, status: Status, finding: Finding) -> DatasetReport {
+        let tf = params.timeframe;
         DatasetReport {
             symbol: symbol.to_owned(),
             timeframe: tf,
@@ -165,8 +205,9 @@ impl DatasetReport {
             freshness_seconds: None,
             convention: Convention::None,
             scores: None,
-            findings: vec![Finding::dataset(check, Severity::Info, details)],
+            findings: vec![finding],
             row_findings_suppressed: 0,
+            stored_keys_known: false,
         }
     }
 
@@ -190,8 +231,14 @@ pub struct DatasetAudit {
     newest_open: Option<i64>,
     rounded: u64,
     truncated: u64,
+    /// Row findings whose key is already stored (unresolved): always written, so they stay
+    /// current and resolvable.
     row_findings: Vec<Finding>,
+    /// New row findings, at most `max_row_findings`, the newest kept.
+    fresh: VecDeque<Finding>,
     suppressed: u64,
+    future: Option<FutureRows>,
+    stored: Option<HashSet<String>>,
 }
 
 impl DatasetAudit {
@@ -223,8 +270,49 @@ impl DatasetAudit {
             rounded: 0,
             truncated: 0,
             row_findings: Vec::new(),
+            fresh: VecDeque::new(),
             suppressed: 0,
+            future: None,
+            stored: None,
         }
+    }
+
+    /// The keys of this dataset's row findings already stored and not resolved. The row cap
+    /// applies only to other (new) keys, so stored findings keep being updated and resolved.
+    pub fn with_stored(mut self, keys: HashSet<String>) -> DatasetAudit {
+        self.stored = Some(keys);
+        self
+    }
+
+    /// Adds the next scanned row: a candle, or a row that did not decode (a high
+    /// `undecodable_row` finding, counted in `rows_in_window` and `invalid_rows`, and left out
+    /// of every other check).
+    pub fn push_scanned(&mut self, row: ScannedRow) {
+        match row {
+            Ok(k) => self.push(k),
+            Err(u) => {
+                self.counts.rows_in_window += 1;
+                self.counts.invalid_rows += 1;
+                let mut f = Finding::dataset(
+                    Check::UndecodableRow,
+                    Severity::High,
+                    format!(
+                        "row id={} timestamp={}: column {} did not decode ({})",
+                        u.id.as_deref().unwrap_or("?"),
+                        u.timestamp.map_or_else(|| "?".to_owned(), rfc3339),
+                        u.column,
+                        u.reason
+                    ),
+                );
+                f.start = u.timestamp;
+                self.row_finding(f);
+            }
+        }
+    }
+
+    /// Records the rows found opening an interval or more after the audit instant.
+    pub fn future_rows(&mut self, future: Option<FutureRows>) {
+        self.future = future;
     }
 
     /// Adds the next row of the window (rows arrive in timestamp order).
@@ -240,9 +328,15 @@ impl DatasetAudit {
     }
 
     fn row_finding(&mut self, f: Finding) {
-        if self.row_findings.len() < self.params.max_row_findings {
+        let key = f.key(&self.symbol, self.params.timeframe.label());
+        if self.stored.as_ref().is_some_and(|s| s.contains(&key)) {
             self.row_findings.push(f);
-        } else {
+            return;
+        }
+        // Rows arrive oldest first: past the cap, the oldest new finding gives way.
+        self.fresh.push_back(f);
+        if self.fresh.len() > self.params.max_row_findings {
+            self.fresh.pop_front();
             self.suppressed += 1;
         }
     }
@@ -356,6 +450,19 @@ impl DatasetAudit {
             stale.duration_seconds = Some(f);
             findings.push(stale);
         }
+        if let Some(fr) = self.future {
+            let mut f = Finding::dataset(
+                Check::FutureRow,
+                Severity::High,
+                format!(
+                    "{} rows open after the audit instant, the first at {}",
+                    fr.count,
+                    rfc3339(fr.first)
+                ),
+            );
+            f.start = Some(fr.first);
+            findings.push(f);
+        }
         let no_data = self.counts.rows_in_window == 0;
         if no_data {
             findings.push(Finding::dataset(
@@ -364,7 +471,11 @@ impl DatasetAudit {
                 format!("no rows in [{}, {})", rfc3339(p.start()), rfc3339(p.now)),
             ));
         }
-        findings.append(&mut self.row_findings);
+        let mut rows = std::mem::take(&mut self.row_findings);
+        rows.extend(self.fresh.drain(..));
+        // By open time; within one row, in check order (the sort is stable).
+        rows.sort_by_key(|f| f.start);
+        findings.append(&mut rows);
 
         let inputs = Inputs {
             due_slots: self.counts.due_slots,
@@ -410,6 +521,7 @@ impl DatasetAudit {
             scores: Some(scores),
             findings,
             row_findings_suppressed: self.suppressed,
+            stored_keys_known: self.stored.is_some(),
         }
     }
 }

@@ -112,7 +112,8 @@ pub fn finding_doc(r: &DatasetReport, f: &Finding, run_id: &str) -> (Document, D
 
 /// The filter of the findings of `r`'s dataset that this audit covered but did not see again
 /// (C.9 `resolved_at`): dataset-level kinds, gaps ending inside the window, and row findings
-/// inside the window (unless the row cap hid some this cycle). `None` for informational
+/// inside the window (unless the row cap may have hidden a stored one this cycle: it never does
+/// when the stored keys were known). `None` for informational
 /// reports, which audited nothing.
 pub fn unresolved_filter(r: &DatasetReport) -> Option<Document> {
     r.scores?;
@@ -127,7 +128,7 @@ pub fn unresolved_filter(r: &DatasetReport) -> Option<Document> {
         doc! { "kind": { "$in": dataset_kinds } },
         doc! { "kind": "gap", "end": { "$gt": start.clone() } },
     ];
-    if r.row_findings_suppressed == 0 {
+    if r.row_findings_suppressed == 0 || r.stored_keys_known {
         let row_kinds: Vec<&str> = Check::ALL
             .iter()
             .filter(|c| c.is_row_level())

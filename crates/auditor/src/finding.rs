@@ -36,6 +36,15 @@ pub enum Check {
     NotExtracted,
     /// The timeframe's table does not exist (C.2).
     TableMissing,
+    /// A row that could not be decoded (a NULL or zero date where a value is required, or a
+    /// value out of range); it is left out of every other check.
+    UndecodableRow,
+    /// Rows opening an interval or more after the audit instant.
+    FutureRow,
+    /// The table lacks columns the audit reads.
+    SchemaMismatch,
+    /// Reading the dataset failed (after one retry).
+    ReadError,
     /// Fewer trades stored than the reference candles counted (trades datasets).
     TradesMissing,
     /// More trades stored than the reference candles counted (trades datasets).
@@ -54,7 +63,7 @@ pub enum Check {
 
 impl Check {
     /// Every kind, for metric descriptions and docs.
-    pub const ALL: [Check; 21] = [
+    pub const ALL: [Check; 25] = [
         Check::Gap,
         Check::Stale,
         Check::NoData,
@@ -69,6 +78,10 @@ impl Check {
         Check::PartialCandle,
         Check::NotExtracted,
         Check::TableMissing,
+        Check::UndecodableRow,
+        Check::FutureRow,
+        Check::SchemaMismatch,
+        Check::ReadError,
         Check::TradesMissing,
         Check::TradesExcess,
         Check::TradeVolumeMismatch,
@@ -95,6 +108,10 @@ impl Check {
             Check::PartialCandle => "partial_candle",
             Check::NotExtracted => "not_extracted",
             Check::TableMissing => "table_missing",
+            Check::UndecodableRow => "undecodable_row",
+            Check::FutureRow => "future_row",
+            Check::SchemaMismatch => "schema_mismatch",
+            Check::ReadError => "read_error",
             Check::TradesMissing => "trades_missing",
             Check::TradesExcess => "trades_excess",
             Check::TradeVolumeMismatch => "trade_volume_mismatch",
@@ -118,6 +135,7 @@ impl Check {
                 | Check::IdMismatch
                 | Check::IntervalMismatch
                 | Check::PartialCandle
+                | Check::UndecodableRow
         )
     }
 }

@@ -6,8 +6,11 @@ use store::{Fence, KlineSource, MongoSink, SinkError, SourceError};
 
 use crate::config::{LEASE_NAME, OnceArgs, Settings};
 use crate::cycle::audit_all;
+
+use crate::cycle::earliest_start;
 use crate::dataset::DatasetReport;
-use crate::write::{Written, ensure_indexes, write_reports};
+use crate::write::{WriteError, Written, ensure_indexes, stored_row_keys, write_reports};
+use tokio_util::sync::CancellationToken;
 
 /// Why `once` failed.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +24,9 @@ pub enum OnceError {
     /// Writing failed.
     #[error(transparent)]
     Sink(#[from] SinkError),
+    /// Writing the reports failed.
+    #[error(transparent)]
+    Write(#[from] WriteError),
 }
 
 /// The result of `once`.
@@ -45,11 +51,8 @@ pub async fn once(args: &OnceArgs, settings: &Settings) -> Result<OnceResult, On
     let now = args.now.unwrap_or_else(Utc::now).trunc_subsecs(0);
     let options = MysqlUri::parse(args.audit.store.mysql_uri.expose())?.to_options();
     let source = KlineSource::connect_lazy(options, settings.db_timeout);
-    let reports = audit_all(&source, settings, now).await;
-    let trades = crate::trades::cycle::audit_all(&source, settings, now).await;
-    source.close().await;
-    let reports = reports?;
-    let written = if args.no_write {
+    let never = CancellationToken::new();
+    let sink = if args.no_write {
         None
     } else {
         let sink = MongoSink::connect(
@@ -59,20 +62,35 @@ pub async fn once(args: &OnceArgs, settings: &Settings) -> Result<OnceResult, On
         )
         .await?;
         ensure_indexes(&sink).await?;
-        let fence = Fence {
-            lease: LEASE_NAME.to_owned(),
-            term: args.term,
-            holder: "dm-auditor once".to_owned(),
-        };
+        Some(sink)
+    };
+    let stored = match &sink {
+        Some(sink) => Some(stored_row_keys(sink, earliest_start(settings, now)).await?),
+        None => None,
+    };
+    let reports = audit_all(&source, settings, now, stored.as_ref(), &never).await;
+    let trades = match &reports {
+        Ok(_) => crate::trades::cycle::audit_all(&source, settings, now, &never).await,
+        Err(_) => Ok(Vec::new()),
+    };
+    source.close().await;
+    let reports = reports?;
+    let trades = trades?;
+    let written = if let Some(sink) = sink {
+        let fence = Fence::new(LEASE_NAME, args.term, "dm-auditor once");
         let run_id = format!("once-{}", now.timestamp());
-        let w = match write_reports(&sink, &fence, &reports, &run_id, now).await {
-            Ok(w) => crate::trades::documents::write_reports(&sink, &fence, &trades, &run_id)
-                .await
-                .map(|t| w.plus(t)),
+        let w = match write_reports(&sink, &fence, &reports, &run_id, now, &never).await {
+            Ok(w) => crate::trades::documents::write_reports(
+                &sink, &fence, &trades, &run_id, now, &never,
+            )
+            .await
+            .map(|t| w.plus(t)),
             Err(e) => Err(e),
         };
         sink.shutdown().await;
         Some(w?)
+    } else {
+        None
     };
     Ok(OnceResult {
         now,

@@ -4,17 +4,18 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use scheduler::{Failure, Job, RunConfig, Service, Starting, Stores};
-use store::{Fence, MongoSink, SinkError};
+use scheduler::{Failure, Job, RunConfig, Service, Starting, Stores, Term};
+use store::MongoSink;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::{LEASE_NAME, RunArgs, Settings};
 use crate::cycle::audit_all;
+use crate::cycle::earliest_start;
 use crate::dataset::DatasetReport;
 use crate::metrics;
 use crate::once::summary;
-use crate::write::{ensure_indexes, write_reports};
+use crate::write::{WriteError, ensure_indexes, stored_row_keys, write_reports};
 
 pub use scheduler::RunError;
 
@@ -59,12 +60,14 @@ pub async fn run(
     scheduler::run(&SERVICE, config, audit, shutdown).await
 }
 
-/// A cycle's results not yet written.
+/// A cycle's results not yet written, and the term that computed them: only that term may
+/// write them (a later term has newer results, which older ones must never roll back).
 struct Owed {
     reports: Vec<DatasetReport>,
     trades: Vec<crate::trades::TradesReport>,
     run_id: String,
     at: DateTime<Utc>,
+    term: i64,
 }
 
 /// The audit job: lives across terms, carrying the results whose write is still owed.
@@ -94,14 +97,36 @@ impl Job for Audit {
     async fn cycle(
         &mut self,
         stores: &Stores,
-        fence: &Fence,
+        term: &Term,
         now: DateTime<Utc>,
     ) -> Result<String, Failure> {
         let started = Instant::now();
-        let reports = audit_all(&stores.source, &self.settings, now)
-            .await
-            .map_err(Failure::source)?;
-        let trades = crate::trades::cycle::audit_all(&stores.source, &self.settings, now).await;
+        let fence = &term.fence;
+        let discarded = discard_other_terms(&mut self.owed, fence.term);
+        if discarded > 0 {
+            warn!(
+                discarded,
+                term = fence.term,
+                "discarded unwritten cycles of an earlier term"
+            );
+        }
+        // Unknown (Mongo down) only means the row cap may hide a stored finding this cycle.
+        let stored = tokio::select! {
+            r = stored_row_keys(&stores.sink, earliest_start(&self.settings, now)) => r.ok(),
+            () = term.token.cancelled() => return Err(Failure::Stopped),
+        };
+        let reports = tokio::select! {
+            r = audit_all(&stores.source, &self.settings, now, stored.as_ref(), &term.token) => r.map_err(Failure::source)?,
+            () = term.token.cancelled() => return Err(Failure::Stopped),
+        };
+        // The trades datasets: isolated per dataset the same way, stopped by the same token.
+        let trades = tokio::select! {
+            r = crate::trades::cycle::audit_all(&stores.source, &self.settings, now, &term.token) => r.map_err(Failure::source)?,
+            () = term.token.cancelled() => return Err(Failure::Stopped),
+        };
+        if term.token.is_cancelled() {
+            return Err(Failure::Stopped);
+        }
         let line = summary(&reports, started.elapsed().as_secs_f64());
         metrics::results(&reports);
         crate::trades::metrics::results(&trades);
@@ -110,33 +135,71 @@ impl Job for Audit {
             trades,
             run_id: format!("{}-{}-{}", fence.holder, fence.term, now.timestamp()),
             at: now,
+            term: fence.term,
         });
         if self.owed.len() > MAX_PENDING_CYCLES {
             let dropped = self.owed.len() - MAX_PENDING_CYCLES;
             self.owed.drain(..dropped);
             warn!(dropped, "dropped the oldest unwritten cycles");
         }
-        let outcome = self.write_owed(&stores.sink, fence).await;
+        let outcome = self.write_owed(&stores.sink, term).await;
         ::metrics::gauge!(metrics::PENDING_CYCLES).set(self.owed.len() as f64);
-        outcome?;
-        Ok(line)
+        match outcome {
+            Ok(()) => Ok(line),
+            Err(WriteError::Stopped) => Err(Failure::Stopped),
+            Err(WriteError::Sink(e)) => {
+                if e.ends_term() {
+                    // Nothing of this term may be written any more.
+                    self.owed.clear();
+                    ::metrics::gauge!(metrics::PENDING_CYCLES).set(0.0);
+                }
+                Err(Failure::Sink(e))
+            }
+        }
     }
 
     fn log_done(&self, line: String, term: i64) {
         info!(term, "{line}");
     }
+
+    /// Withdraws the per-dataset gauges: a follower exports no findings and no scores.
+    fn term_ended(&mut self) {
+        metrics::withdraw();
+    }
+}
+
+/// Drops the owed cycles computed under a term other than `term`; returns how many.
+fn discard_other_terms(owed: &mut Vec<Owed>, term: i64) -> usize {
+    let before = owed.len();
+    owed.retain(|o| o.term == term);
+    before - owed.len()
 }
 
 impl Audit {
-    async fn write_owed(&mut self, sink: &MongoSink, fence: &Fence) -> Result<(), SinkError> {
+    async fn write_owed(&mut self, sink: &MongoSink, term: &Term) -> Result<(), WriteError> {
         if !self.indexes_ready {
             ensure_indexes(sink).await?;
             self.indexes_ready = true;
         }
         while let Some(owed) = self.owed.first() {
-            write_reports(sink, fence, &owed.reports, &owed.run_id, owed.at).await?;
-            crate::trades::documents::write_reports(sink, fence, &owed.trades, &owed.run_id)
-                .await?;
+            write_reports(
+                sink,
+                &term.fence,
+                &owed.reports,
+                &owed.run_id,
+                owed.at,
+                &term.token,
+            )
+            .await?;
+            crate::trades::documents::write_reports(
+                sink,
+                &term.fence,
+                &owed.trades,
+                &owed.run_id,
+                owed.at,
+                &term.token,
+            )
+            .await?;
             self.owed.remove(0);
         }
         Ok(())
@@ -148,6 +211,23 @@ mod tests {
     use std::time::Duration;
 
     use scheduler::backoff;
+
+    use super::*;
+
+    #[test]
+    fn owed_cycles_of_another_term_are_discarded() {
+        let owed = |term| Owed {
+            reports: Vec::new(),
+            trades: Vec::new(),
+            run_id: format!("r{term}"),
+            at: store::testing::at(2025, 1, 1, 0, 0, 0),
+            term,
+        };
+        let mut list = vec![owed(3), owed(3), owed(5)];
+        assert_eq!(discard_other_terms(&mut list, 5), 2);
+        assert_eq!(list.iter().map(|o| o.term).collect::<Vec<_>>(), [5]);
+        assert_eq!(discard_other_terms(&mut list, 5), 0);
+    }
 
     #[test]
     fn backoff_doubles_from_the_minimum_and_caps_at_the_interval() {

@@ -356,3 +356,132 @@ async fn two_runs_elect_one_writer_and_the_other_takes_over_a_crash_without_dupl
     }
     drop_mongo_database(&mongo).await;
 }
+
+/// A Lease that was deleted and re-created restarts its terms at 0, below the fence a previous
+/// life of it left behind. The replica must not renew a Lease it cannot write under forever:
+/// each fenced term steps down (counted in `data_manager_audit_fenced_total`), and the terms
+/// climb until the fence admits them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recreated_lease_below_the_fence_steps_down_until_its_term_catches_up() {
+    let db = MariaDb::create().await;
+    let hour = Utc::now().timestamp() / 3600 * 3600;
+    let rows: Vec<_> = (3..10)
+        .map(|h| {
+            let open = DateTime::from_timestamp(hour - h * 3600, 0).expect("t");
+            candle("BTCUSDT", h1(), open)
+        })
+        .collect();
+    db.insert(h1(), "BTCUSDT", &rows).await;
+    let mongo = mongo_url();
+    // The fence as an earlier life of the Lease left it, at term 3.
+    mongodb::Client::with_uri_str(&mongo)
+        .await
+        .expect("client")
+        .database(&store::mongo_url::database_name(&mongo))
+        .collection::<Document>("leader_fence")
+        .insert_one(doc! { "_id": LEASE, "term": 3_i64, "holder": "old-life" })
+        .await
+        .expect("seed the fence");
+    let fake = FakeApi::start().await;
+    let kubeconfig = temp_path("kubeconfig", "yaml");
+    fake.write_kubeconfig(&kubeconfig, NS).expect("kubeconfig");
+    let replica = Replica::start("solo", &kubeconfig, &db.url, &mongo);
+
+    let written = eventually(SETTLE, || async {
+        let terms: Vec<i64> = stamps(&mongo, "health_metrics")
+            .await
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        (!terms.is_empty()).then_some(terms)
+    })
+    .await;
+    assert!(
+        written.iter().all(|t| *t >= 3),
+        "no write below the fence: {written:?}\n{}",
+        logs(&[&replica])
+    );
+    let (holder, term) = lease(&fake).expect("lease");
+    assert!(replica.is(&holder) && term >= 3, "{holder} {term}");
+    let fenced = replica
+        .metric("data_manager_audit_fenced_total")
+        .await
+        .expect("fenced counter");
+    assert!(fenced >= 3.0, "terms 0, 1 and 2 were fenced: {fenced}");
+    drop(replica);
+    drop_mongo_database(&mongo).await;
+}
+
+/// The API server answers 503 for 2 × LeaseDuration: the leader's term ends, it withdraws its
+/// per-dataset gauges (findings 0, score NaN) and stays up; once the server answers again it
+/// leads under a newer term and writes, the findings once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_server_outage_ends_the_term_withdraws_the_gauges_and_recovers() {
+    const HIGH_GAPS: &str = r#"data_manager_audit_findings{check="gap",severity="high"}"#;
+    const SCORE: &str = r#"data_manager_audit_health_score{symbol="BTCUSDT",timeframe="1h"}"#;
+    let db = MariaDb::create().await;
+    let hour = Utc::now().timestamp() / 3600 * 3600;
+    let open = |h: i64| DateTime::from_timestamp(hour - h * 3600, 0).expect("t");
+    let rows: Vec<_> = (1..30)
+        .filter(|h| ![10, 11].contains(h))
+        .map(|h| candle("BTCUSDT", h1(), open(h)))
+        .collect();
+    db.insert(h1(), "BTCUSDT", &rows).await;
+    let mongo = mongo_url();
+    let fake = FakeApi::start().await;
+    let kubeconfig = temp_path("kubeconfig", "yaml");
+    fake.write_kubeconfig(&kubeconfig, NS).expect("kubeconfig");
+    let mut solo = Replica::start("outage", &kubeconfig, &db.url, &mongo);
+
+    let term = eventually(SETTLE, || async {
+        let (holder, term) = lease(&fake)?;
+        let gaps = solo.metric(HIGH_GAPS).await?;
+        (solo.is(&holder) && gaps == 1.0).then_some(term)
+    })
+    .await;
+    assert!(solo.metric(SCORE).await.is_some_and(|s| !s.is_nan()));
+
+    fake.throttle(None, 503, 0);
+    let outage = Instant::now();
+    eventually(SETTLE, || async {
+        let leading = solo.metric(IS_LEADER).await?;
+        let gaps = solo.metric(HIGH_GAPS).await?;
+        let score = solo.metric(SCORE).await?;
+        (leading == 0.0 && gaps == 0.0 && score.is_nan()).then_some(())
+    })
+    .await;
+    tokio::time::sleep((LD * 2).saturating_sub(outage.elapsed())).await;
+    assert!(
+        solo.process.0.try_wait().expect("wait").is_none(),
+        "no exit during the outage\n{}",
+        logs(&[&solo])
+    );
+    fake.clear_throttle(None);
+
+    let newer = eventually(SETTLE, || async {
+        let (holder, t) = lease(&fake)?;
+        let written = stamps(&mongo, "health_metrics")
+            .await
+            .iter()
+            .any(|(_, s)| *s == t);
+        (solo.is(&holder) && t > term && written).then_some(t)
+    })
+    .await;
+    let gap_id = format!(
+        "BTCUSDT|1h|gap|{}",
+        open(11).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    assert_eq!(ids(&documents(&mongo, "audit_logs").await), [gap_id]);
+    assert!(
+        stamps(&mongo, "audit_logs")
+            .await
+            .iter()
+            .all(|(_, t)| *t == newer || *t == term)
+    );
+    eventually(SETTLE, || async {
+        (solo.metric(HIGH_GAPS).await? == 1.0).then_some(())
+    })
+    .await;
+    drop(solo);
+    drop_mongo_database(&mongo).await;
+}

@@ -276,6 +276,9 @@ async fn missing_table_and_unextracted_symbol_are_informational() {
             &db.url,
             "--audit-timeframes",
             "1m,1h",
+            // τ must stay below half of the shortest interval (30 s for 1m).
+            "--gap-tolerance-seconds",
+            "20",
             "--supported-pairs",
             "SOLUSDT",
             "--now",
@@ -441,7 +444,10 @@ async fn once_from_an_older_term_is_fenced_after_a_newer_term_wrote() {
         .await
         .expect_err("term 6 is fenced");
     assert!(
-        matches!(&err, auditor::once::OnceError::Sink(e) if e.is_fenced()),
+        matches!(
+            &err,
+            auditor::once::OnceError::Write(auditor::write::WriteError::Sink(e)) if e.is_fenced()
+        ),
         "{err}"
     );
     drop_mongo_database(&url).await;

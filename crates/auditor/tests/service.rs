@@ -41,6 +41,7 @@ async fn once_json_prints_health_and_findings_per_dataset() {
         ])
         .env("MYSQL_URI", db.url.replace("mysql://", "mysql+pymysql://"))
         .env("AUDIT_TIMEFRAMES", "1h,1m")
+        .env("GAP_TOLERANCE_SECONDS", "20")
         .env("SUPPORTED_PAIRS", "BTCUSDT")
         .output()
         .expect("run once");

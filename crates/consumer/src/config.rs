@@ -3,9 +3,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use events::Symbol;
 pub use runtime::config::ConfigError;
 use runtime::config::{AdminArgs, LogArgs, Seconds, invalid};
-use runtime::redact::SecretUrl;
+use runtime::redact::{Credentials, SecretUrl, UrlParts, redact_text};
+
+use crate::symbols::SymbolLabels;
 
 /// Settings for dm-consumer.
 #[derive(Debug, Clone, clap::Parser)]
@@ -44,6 +47,29 @@ pub struct Config {
     )]
     pub max_symbol_labels: usize,
 
+    /// Symbols that get their own label before any message arrives, so junk symbols can never
+    /// push them into `other` (comma-separated). Empty: `SUPPORTED_PAIRS` is used.
+    #[arg(
+        long = "priority-symbols",
+        env = "PRIORITY_SYMBOLS",
+        default_value = ""
+    )]
+    pub priority_symbols: String,
+
+    /// The pairs the pipeline trades (comma-separated), as the schedulers read them; reserved
+    /// as labels when `PRIORITY_SYMBOLS` is empty.
+    #[arg(long = "supported-pairs", env = "SUPPORTED_PAIRS", default_value = "")]
+    pub supported_pairs: String,
+
+    /// Event times further than this ahead of the receive time are implausible: they are
+    /// counted and otherwise treated as absent (no latency, no last-seen time).
+    #[arg(
+        long = "max-event-time-skew",
+        env = "MAX_EVENT_TIME_SKEW",
+        default_value = "1d"
+    )]
+    pub max_event_time_skew: Seconds,
+
     /// How long a SIGTERM drain may take before the process exits anyway (keep it below the
     /// pod's terminationGracePeriodSeconds).
     #[arg(long = "shutdown-grace", env = "SHUTDOWN_GRACE", default_value = "20s")]
@@ -66,7 +92,9 @@ pub struct Config {
 /// NATS connection and subscription.
 #[derive(Debug, Clone, clap::Args)]
 pub struct NatsArgs {
-    /// NATS server URL; credentials in it are never logged.
+    /// NATS server URL, or a comma-separated list of them for a cluster. Credentials
+    /// (`user:password@` or a `token@`) are taken out of the URLs and sent only in the NATS
+    /// CONNECT; they are never logged.
     #[arg(
         long = "nats-url",
         env = "NATS_URL",
@@ -125,6 +153,68 @@ pub struct NatsArgs {
     pub subscription_capacity: usize,
 }
 
+/// The servers of `NATS_URL` without credentials, and the one set of credentials they carry.
+#[derive(Debug, Clone)]
+pub struct NatsServers {
+    /// Every server of the list, in order, with no userinfo left in them.
+    pub addrs: Vec<async_nats::ServerAddr>,
+    /// The credentials, if any element had some.
+    pub credentials: Option<Credentials>,
+}
+
+impl NatsArgs {
+    /// Splits `NATS_URL` on commas (as every NATS client does for a cluster), takes the
+    /// credentials out of each element (the userinfo ends at the element's last `@`) and
+    /// parses what is left.
+    ///
+    /// # Errors
+    /// An element that is not a NATS address, an empty list, or elements with different
+    /// credentials (a client authenticates with one set). Messages never quote a secret.
+    pub fn servers(&self) -> Result<NatsServers, ConfigError> {
+        let elements = runtime::config::list(self.url.expose());
+        if elements.is_empty() {
+            return Err(invalid("NATS_URL", "no server given"));
+        }
+        let mut addrs = Vec::with_capacity(elements.len());
+        let mut credentials: Option<Credentials> = None;
+        for (i, element) in elements.iter().enumerate() {
+            let parts = UrlParts::split(element);
+            let addr = parts
+                .without_userinfo()
+                .parse::<async_nats::ServerAddr>()
+                .map_err(|e| {
+                    invalid(
+                        "NATS_URL",
+                        format!(
+                            "server {} of {} in `{}` is not a NATS server address: {}",
+                            i + 1,
+                            elements.len(),
+                            self.url,
+                            redact_text(&e.to_string())
+                        ),
+                    )
+                })?;
+            addrs.push(addr);
+            if let Some(userinfo) = parts.userinfo.filter(|u| !u.is_empty()) {
+                let these = Credentials::from_userinfo(userinfo);
+                match &credentials {
+                    Some(first) if *first != these => {
+                        return Err(invalid(
+                            "NATS_URL",
+                            format!(
+                                "the servers in `{}` carry different credentials; a NATS client authenticates with one set",
+                                self.url
+                            ),
+                        ));
+                    }
+                    _ => credentials = Some(these),
+                }
+            }
+        }
+        Ok(NatsServers { addrs, credentials })
+    }
+}
+
 /// A NATS subject or queue token: non-empty, no whitespace, no empty tokens.
 fn valid_subject(s: &str, wildcards: bool) -> bool {
     !s.is_empty()
@@ -153,7 +243,39 @@ impl Config {
         if self.max_symbol_labels == 0 {
             return Err(invalid("MAX_SYMBOL_LABELS", "must be at least 1"));
         }
+        self.reserved_symbols()?;
         self.nats.validate()
+    }
+
+    /// The symbols reserved as labels: `PRIORITY_SYMBOLS`, else `SUPPORTED_PAIRS`.
+    ///
+    /// # Errors
+    /// A symbol that is not 1–20 of `A-Z`, `0-9`, `_`.
+    pub fn reserved_symbols(&self) -> Result<Vec<Symbol>, ConfigError> {
+        let (var, value) = if self.priority_symbols.trim().is_empty() {
+            ("SUPPORTED_PAIRS", &self.supported_pairs)
+        } else {
+            ("PRIORITY_SYMBOLS", &self.priority_symbols)
+        };
+        let mut out: Vec<Symbol> = Vec::new();
+        for item in runtime::config::list(value) {
+            let symbol = Symbol::parse(&item)
+                .ok_or_else(|| invalid(var, format!("`{item}` is not a symbol")))?;
+            if !out.contains(&symbol) {
+                out.push(symbol);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The processing path as configured: reserved labels, the label budget and the skew.
+    ///
+    /// # Errors
+    /// As [`Config::reserved_symbols`].
+    pub fn processor(&self) -> Result<crate::process::Processor, ConfigError> {
+        let labels = SymbolLabels::new(self.max_symbol_labels, &self.reserved_symbols()?);
+        let skew_ms = i64::try_from(self.max_event_time_skew.0.as_millis()).unwrap_or(i64::MAX);
+        Ok(crate::process::Processor::new(labels, skew_ms))
     }
 }
 
@@ -163,19 +285,7 @@ impl NatsArgs {
     /// # Errors
     /// The first broken rule, naming its variable.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.url
-            .expose()
-            .parse::<async_nats::ServerAddr>()
-            .map_err(|e| {
-                invalid(
-                    "NATS_URL",
-                    format!(
-                        "`{}` is not a NATS server address: {}",
-                        self.url,
-                        runtime::redact::redact_text(&e.to_string())
-                    ),
-                )
-            })?;
+        self.servers()?;
         if !valid_subject(&self.subject, true) {
             return Err(invalid(
                 "NATS_CONSUMER_SUBJECT",
@@ -225,6 +335,24 @@ mod tests {
         assert_eq!(cfg.nats.queue_group, "data-manager-consumer");
         assert_eq!(cfg.admin.metrics_port, 9090);
         assert_eq!(cfg.stats_interval.0, Duration::from_secs(60));
+        assert_eq!(cfg.max_event_time_skew.0, Duration::from_secs(86_400));
+        assert!(cfg.reserved_symbols().expect("none").is_empty());
+    }
+
+    #[test]
+    fn priority_symbols_win_over_supported_pairs() {
+        let cfg = parse(&["--supported-pairs", "btcusdt, ETHUSDT,BTCUSDT"]).expect("valid");
+        let names: Vec<String> = cfg
+            .reserved_symbols()
+            .expect("valid")
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(names, ["BTCUSDT", "ETHUSDT"]);
+        let cfg = parse(&["--supported-pairs", "A", "--priority-symbols", "B"]).expect("valid");
+        assert_eq!(cfg.reserved_symbols().expect("valid")[0].as_str(), "B");
+        let err = parse(&["--priority-symbols", "BTC-USDT"]).expect_err("bad symbol");
+        assert!(err.starts_with("PRIORITY_SYMBOLS: `BTC-USDT`"), "{err}");
     }
 
     #[test]
@@ -245,6 +373,54 @@ mod tests {
             err.contains("METRICS_PORT") || err.contains("metrics-port"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_server_list_is_split_and_its_credentials_taken_out() {
+        let cfg = parse(&[
+            "--nats-url",
+            "nats://u:p%40ss/?#@a:4222, tls://u:p%40ss/?#@b,c:4223",
+        ])
+        .expect("a comma-separated list is valid");
+        let servers = cfg.nats.servers().expect("valid");
+        let hosts: Vec<_> = servers
+            .addrs
+            .iter()
+            .map(|a| (a.host().to_owned(), a.port()))
+            .collect();
+        assert_eq!(
+            hosts,
+            [
+                ("a".to_owned(), 4222),
+                ("b".to_owned(), 4222),
+                ("c".to_owned(), 4223)
+            ]
+        );
+        assert!(servers.addrs.iter().all(|a| !a.has_user_pass()));
+        assert_eq!(
+            servers.credentials,
+            Some(Credentials::UserPassword {
+                user: "u".into(),
+                password: "p@ss/?#".into()
+            })
+        );
+        let token = parse(&["--nats-url", "nats://s3cret@h"]).expect("token");
+        assert_eq!(
+            token.nats.servers().expect("valid").credentials,
+            Some(Credentials::Token("s3cret".into()))
+        );
+    }
+
+    #[test]
+    fn list_errors_name_the_element_and_never_a_password() {
+        let err = parse(&["--nats-url", "nats://u:p1@a:4222,nats://u:p2@b:99999"])
+            .expect_err("bad port in the second element");
+        assert!(err.starts_with("NATS_URL: server 2 of 2"), "{err}");
+        assert!(!err.contains("p1") && !err.contains("p2"), "{err}");
+        let err =
+            parse(&["--nats-url", "nats://u:p1@a,nats://u:p2@b"]).expect_err("two credentials");
+        assert!(err.contains("different credentials"), "{err}");
+        assert!(!err.contains("p1") && !err.contains("p2"), "{err}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - [`subscriber`]: NATS I/O (connect, reconnect, queue subscription, drain).
 //! - [`process`]: the one processing path (parse, count, sample rejects), shared with replay.
 //! - [`tally`], [`latency`], [`stats`]: pure counting, histograms and the stats line.
+//! - [`symbols`]: the capped set of symbols with their own label (reserved ones first).
 //! - [`metrics`]: every exported metric, defined once, and the exporter.
 //! - [`replay`]: offline replay of a capture file.
 #![deny(missing_docs)]
@@ -28,6 +29,7 @@ pub mod process;
 pub mod replay;
 pub mod stats;
 pub mod subscriber;
+pub mod symbols;
 pub mod tally;
 
 pub use config::Config;
@@ -50,17 +52,21 @@ pub enum Error {
     /// The NATS client or subscription could not be created (the text is redacted).
     #[error("NATS: {0}")]
     Nats(String),
+    /// The subscription ended without a shutdown: the process must not exit 0.
+    #[error("NATS: the subscription ended unexpectedly")]
+    SubscriptionEnded,
 }
 
 /// Runs the service until `shutdown` is cancelled and the drain is done.
 ///
 /// # Errors
-/// Startup failures only; once running, faults are counted, reported in health and retried.
+/// Startup failures, and a subscription that ends without a shutdown; once running, other
+/// faults are counted, reported in health and retried.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
     let handle = runtime::metrics::install(shutdown.child_token())?;
     metrics::describe();
     let health = Health::new("dm-consumer", Some(config.liveness_stall_after.0));
-    let exporter = metrics::Exporter::new(config.max_symbol_labels);
+    let exporter = metrics::Exporter::new();
     let latency = exporter.latency();
     let state = AdminState {
         health: health.clone(),

@@ -27,10 +27,11 @@ async fn main() -> ExitCode {
 
 async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(path) = &config.replay {
-        let tally = consumer::replay::replay(path)
+        let mut processor = consumer::replay::replay(path, config.processor()?)
             .await
             .with_context(|| format!("replaying {}", path.display()))?;
-        println!("{}", consumer::replay::summary(&tally));
+        let labels = processor.labels().clone();
+        println!("{}", consumer::replay::summary(&processor.take(), &labels));
         return Ok(());
     }
     runtime::telemetry::init(&config.log)?;

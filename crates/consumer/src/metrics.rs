@@ -4,16 +4,16 @@
 //! default) its delta is published here, so a message costs no atomics, locks or label
 //! look-ups. `/metrics` therefore lags by at most one flush interval.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use events::{Kind, RejectReason, Symbol};
+use events::{Kind, RejectReason};
 use metrics::{
     Counter, Gauge, Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge,
 };
 
 use crate::latency::{LATENCY_METRIC, LatencyHistograms};
-use crate::tally::Tally;
+use crate::symbols::SymbolLabels;
+use crate::tally::{SymbolCount, Tally, TimeIssue};
 
 /// Every message taken from NATS.
 pub const RECEIVED: &str = "data_manager_messages_received_total";
@@ -31,6 +31,10 @@ pub const LAST_EVENT: &str = "data_manager_last_event_timestamp_seconds";
 pub const MALFORMED: &str = "data_manager_malformed_messages_total";
 /// Accepted messages with no usable event time, by `event_type`.
 pub const WITHOUT_TIME: &str = "data_manager_messages_without_event_time_total";
+/// Event times set aside as implausible, by `event_type` and `reason` (`future`, `before_2017`).
+pub const IMPLAUSIBLE_TIME: &str = "data_manager_implausible_event_time_total";
+/// Messages the NATS client dropped for our subscription (slow consumer), from its own count.
+pub const NATS_DROPPED: &str = "data_manager_nats_dropped_messages_total";
 /// 1 while connected to NATS (name kept from the current service).
 pub const NATS_CONNECTED: &str = "data_manager_nats_connection_status";
 /// 1 while the queue subscription is active.
@@ -74,6 +78,14 @@ pub fn describe() {
         WITHOUT_TIME,
         "Accepted messages without a usable event time, by kind."
     );
+    describe_counter!(
+        IMPLAUSIBLE_TIME,
+        "Event times set aside (more than MAX_EVENT_TIME_SKEW ahead, or before 2017), by kind and reason."
+    );
+    describe_counter!(
+        NATS_DROPPED,
+        "Messages the NATS client dropped for the subscription because we fell behind."
+    );
     describe_histogram!(
         LATENCY_METRIC,
         Unit::Seconds,
@@ -99,15 +111,44 @@ pub struct Exporter {
     rejected: [Counter; RejectReason::ALL.len()],
     malformed: [Counter; Kind::ALL.len()],
     without_time: [Counter; Kind::ALL.len()],
-    symbols: SymbolLabels,
-    per_symbol: HashMap<(Kind, Symbol), (Counter, Gauge)>,
-    other: [(Counter, Gauge, Option<i64>); Kind::ALL.len()],
+    implausible: [[Counter; TimeIssue::ALL.len()]; Kind::ALL.len()],
+    /// Handles per label slot and kind, resolved the first time a slot has counts.
+    per_symbol: Vec<Option<[SymbolSeries; Kind::ALL.len()]>>,
+    other: [SymbolSeries; Kind::ALL.len()],
     latency: Arc<Mutex<LatencyHistograms>>,
 }
 
+/// The counter and last-event gauge of one (kind, symbol label), and the newest time set.
+struct SymbolSeries {
+    messages: Counter,
+    last_event: Gauge,
+    newest_ms: Option<i64>,
+}
+
+impl SymbolSeries {
+    fn new(kind: Kind, label: String) -> SymbolSeries {
+        SymbolSeries {
+            messages: counter!(BY_SYMBOL, "event_type" => kind.as_str(), "symbol" => label.clone()),
+            last_event: gauge!(LAST_EVENT, "event_type" => kind.as_str(), "symbol" => label),
+            newest_ms: None,
+        }
+    }
+
+    /// Adds a period's count; the gauge only moves forward.
+    fn add(&mut self, count: &SymbolCount) {
+        self.messages.increment(count.messages);
+        if count.last_event_ms > self.newest_ms {
+            self.newest_ms = count.last_event_ms;
+            if let Some(ms) = count.last_event_ms {
+                self.last_event.set(ms as f64 / 1000.0);
+            }
+        }
+    }
+}
+
 impl Exporter {
-    /// An exporter whose per-symbol labels are capped at `max_symbols`.
-    pub fn new(max_symbols: usize) -> Exporter {
+    /// An exporter for the symbols a [`SymbolLabels`] admits.
+    pub fn new() -> Exporter {
         let by_kind =
             |name: &'static str| Kind::ALL.map(|k| counter!(name, "event_type" => k.as_str()));
         // `fundingRate` never increments (wire-format.md §3); it is registered so dashboards
@@ -120,15 +161,13 @@ impl Exporter {
             rejected: RejectReason::ALL.map(|r| counter!(REJECTED, "reason" => r.as_str())),
             malformed: by_kind(MALFORMED),
             without_time: by_kind(WITHOUT_TIME),
-            symbols: SymbolLabels::new(max_symbols),
-            per_symbol: HashMap::new(),
-            other: Kind::ALL.map(|k| {
-                (
-                    counter!(BY_SYMBOL, "event_type" => k.as_str(), "symbol" => OTHER_SYMBOL),
-                    gauge!(LAST_EVENT, "event_type" => k.as_str(), "symbol" => OTHER_SYMBOL),
-                    None,
-                )
+            implausible: Kind::ALL.map(|k| {
+                TimeIssue::ALL.map(|i| {
+                    counter!(IMPLAUSIBLE_TIME, "event_type" => k.as_str(), "reason" => i.as_str())
+                })
             }),
+            per_symbol: Vec::new(),
+            other: Kind::ALL.map(|k| SymbolSeries::new(k, OTHER_SYMBOL.to_owned())),
             latency: Arc::default(),
         }
     }
@@ -138,41 +177,43 @@ impl Exporter {
         Arc::clone(&self.latency)
     }
 
-    /// Adds a period's counts.
-    pub fn publish(&mut self, delta: &Tally) {
-        self.received.increment(delta.received);
-        self.bytes.increment(delta.bytes);
+    /// Adds a period's counts; `labels` names the symbol slots of `delta`.
+    pub fn publish(&mut self, delta: &Tally, labels: &SymbolLabels) {
+        let c = &delta.counts;
+        self.received.increment(c.received);
+        self.bytes.increment(c.bytes);
         for i in 0..Kind::ALL.len() {
-            self.processed[i].increment(delta.accepted[i]);
-            self.malformed[i].increment(delta.malformed[i]);
-            self.without_time[i].increment(delta.without_event_time[i]);
+            self.processed[i].increment(c.accepted[i]);
+            self.malformed[i].increment(c.malformed[i]);
+            self.without_time[i].increment(c.without_event_time[i]);
+            for (counter, n) in self.implausible[i].iter().zip(c.implausible_time[i]) {
+                counter.increment(n);
+            }
         }
-        for (counter, n) in self.rejected.iter().zip(delta.rejected) {
+        for (counter, n) in self.rejected.iter().zip(c.rejected) {
             counter.increment(n);
         }
-        for (&(kind, symbol), count) in &delta.by_symbol {
-            let seconds = count.last_event_ms.map(|ms| ms as f64 / 1000.0);
-            if self.symbols.admit(symbol) {
-                let (c, g) = self.per_symbol.entry((kind, symbol)).or_insert_with(|| {
-                    let label = symbol.to_string();
-                    (
-                        counter!(BY_SYMBOL, "event_type" => kind.as_str(), "symbol" => label.clone()),
-                        gauge!(LAST_EVENT, "event_type" => kind.as_str(), "symbol" => label),
-                    )
-                });
-                c.increment(count.messages);
-                if let Some(s) = seconds {
-                    g.set(s);
+        if self.per_symbol.len() < delta.by_symbol.slots.len() {
+            self.per_symbol
+                .resize_with(delta.by_symbol.slots.len(), || None);
+        }
+        for (slot, row) in delta.by_symbol.slots.iter().enumerate() {
+            if row.iter().all(|c| c.messages == 0) {
+                continue;
+            }
+            let name = u32::try_from(slot).ok().and_then(|s| labels.name(s));
+            let Some(name) = name else { continue };
+            let series = self.per_symbol[slot]
+                .get_or_insert_with(|| Kind::ALL.map(|k| SymbolSeries::new(k, name.to_string())));
+            for (s, count) in series.iter_mut().zip(row) {
+                if count.messages > 0 {
+                    s.add(count);
                 }
-            } else {
-                let (c, g, newest) = &mut self.other[kind.index()];
-                c.increment(count.messages);
-                if count.last_event_ms > *newest {
-                    *newest = count.last_event_ms;
-                    if let Some(s) = seconds {
-                        g.set(s);
-                    }
-                }
+            }
+        }
+        for (s, count) in self.other.iter_mut().zip(&delta.by_symbol.other) {
+            if count.messages > 0 {
+                s.add(count);
             }
         }
         if let Ok(mut h) = self.latency.lock() {
@@ -181,33 +222,9 @@ impl Exporter {
     }
 }
 
-/// Bounds the `symbol` label: the first `cap` distinct symbols get their own label, the rest
-/// share `other`. Symbols come from untrusted payloads, and every label value is a time series.
-#[derive(Debug)]
-pub struct SymbolLabels {
-    cap: usize,
-    admitted: HashSet<Symbol>,
-}
-
-impl SymbolLabels {
-    /// A budget of `cap` symbols.
-    pub fn new(cap: usize) -> SymbolLabels {
-        SymbolLabels {
-            cap,
-            admitted: HashSet::new(),
-        }
-    }
-
-    /// Whether `symbol` has (or now gets) its own label.
-    pub fn admit(&mut self, symbol: Symbol) -> bool {
-        if self.admitted.contains(&symbol) {
-            return true;
-        }
-        if self.admitted.len() < self.cap {
-            self.admitted.insert(symbol);
-            return true;
-        }
-        false
+impl Default for Exporter {
+    fn default() -> Exporter {
+        Exporter::new()
     }
 }
 
@@ -215,37 +232,27 @@ impl SymbolLabels {
 mod tests {
     use super::*;
 
-    fn sym(s: &str) -> Symbol {
-        Symbol::parse(s).expect("valid")
-    }
-
-    #[test]
-    fn symbol_labels_are_capped_first_come() {
-        let mut labels = SymbolLabels::new(2);
-        assert!(labels.admit(sym("A")));
-        assert!(labels.admit(sym("B")));
-        assert!(!labels.admit(sym("C")));
-        assert!(labels.admit(sym("A")), "admitted symbols keep their label");
-    }
-
     #[test]
     fn publish_moves_counts_into_the_recorder() {
         let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
         metrics::with_local_recorder(&recorder, || {
-            let mut exporter = Exporter::new(1);
-            let tally_of = |bodies: &[&[u8]]| {
-                let mut t = Tally::default();
+            let mut exporter = Exporter::new();
+            let mut processor =
+                crate::process::Processor::new(SymbolLabels::new(1, &[]), 86_400_000);
+            let mut tally_of = |bodies: &[&[u8]]| {
                 for body in bodies {
-                    t.record(&events::parse(body), body.len(), 1_761_055_392_400);
+                    processor.handle(body, 1_761_055_392_400);
                 }
-                t
+                (processor.take(), processor.labels().clone())
             };
             let aaa: &[u8] = br#"{"e":"trade","s":"AAA","E":1761055392345}"#;
             let bbb: &[u8] = br#"{"e":"trade","s":"BBB","E":1761055392000}"#;
             // AAA is seen first and takes the only label; BBB goes to `other`.
-            exporter.publish(&tally_of(&[aaa]));
-            exporter.publish(&tally_of(&[aaa, bbb, bbb, b"{"]));
+            let (t, labels) = tally_of(&[aaa]);
+            exporter.publish(&t, &labels);
+            let (t, labels) = tally_of(&[aaa, bbb, bbb, b"{"]);
+            exporter.publish(&t, &labels);
         });
         let text = handle.render();
         assert!(

@@ -5,10 +5,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use events::{Reject, RejectReason};
 
-use crate::tally::Tally;
+use crate::symbols::SymbolLabels;
+use crate::tally::{Counts, Tally, observe};
 
-/// Longest excerpt of a rejected body kept as a sample.
-pub const SAMPLE_CHARS: usize = 200;
+/// Longest sample of a rejected body, in characters after escaping (the `…` included).
+pub const SAMPLE_CHARS: usize = 300;
+
+/// The default `MAX_EVENT_TIME_SKEW`: one day, in milliseconds.
+pub const DEFAULT_MAX_SKEW_MS: i64 = 86_400_000;
 
 /// The receive time of a message: wall-clock epoch milliseconds, as event times are.
 pub fn receive_time_ms() -> i64 {
@@ -18,21 +22,47 @@ pub fn receive_time_ms() -> i64 {
 }
 
 /// Parses and counts messages.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Processor {
     /// Counts since the last [`Processor::take`].
     pub tally: Tally,
     samples: RejectSamples,
+    labels: SymbolLabels,
+    max_skew_ms: i64,
+}
+
+impl Default for Processor {
+    /// 500 symbol labels, none reserved, one day of allowed clock skew.
+    fn default() -> Processor {
+        Processor::new(SymbolLabels::new(500, &[]), DEFAULT_MAX_SKEW_MS)
+    }
 }
 
 impl Processor {
+    /// A processor that labels symbols within `labels` and sets aside event times more than
+    /// `max_skew_ms` ahead of the receive time.
+    pub fn new(labels: SymbolLabels, max_skew_ms: i64) -> Processor {
+        Processor {
+            tally: Tally::default(),
+            samples: RejectSamples::default(),
+            labels,
+            max_skew_ms,
+        }
+    }
+
     /// Handles one message body received at `recv_ms` (epoch ms).
     pub fn handle(&mut self, body: &[u8], recv_ms: i64) {
         let outcome = events::parse(body);
-        self.tally.record(&outcome, body.len(), recv_ms);
+        let observation = observe(&outcome, recv_ms, self.max_skew_ms, &mut self.labels);
+        self.tally.record(observation, body.len(), recv_ms);
         if let Err(reject) = &outcome {
             self.samples.offer(reject, body);
         }
+    }
+
+    /// The symbols admitted to their own label so far.
+    pub fn labels(&self) -> &SymbolLabels {
+        &self.labels
     }
 
     /// Takes the counts so far, leaving zeros.
@@ -66,23 +96,23 @@ impl RejectSamples {
     }
 }
 
-/// A printable, single-line excerpt of an untrusted body.
+/// A printable, single-line excerpt of an untrusted body: escaped first, then cut, so the
+/// result is at most [`SAMPLE_CHARS`] characters whatever the body holds.
 fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
-    let mut out: String = text
-        .chars()
-        .take(SAMPLE_CHARS)
-        .flat_map(char::escape_debug)
-        .collect();
-    if text.chars().nth(SAMPLE_CHARS).is_some() {
-        out.push('…');
+    let mut escaped = text.chars().flat_map(char::escape_debug);
+    let mut out: String = escaped.by_ref().take(SAMPLE_CHARS - 1).collect();
+    match (escaped.next(), escaped.next()) {
+        (None, _) => {}
+        (Some(last), None) => out.push(last),
+        (Some(_), Some(_)) => out.push('…'),
     }
     out
 }
 
 /// One line summarising an interval's rejects with a sample per reason, or `None` when there
 /// were none.
-pub fn reject_summary(tally: &Tally, samples: &RejectSamples, interval_s: f64) -> Option<String> {
+pub fn reject_summary(tally: &Counts, samples: &RejectSamples, interval_s: f64) -> Option<String> {
     let total = tally.rejected_total();
     if total == 0 {
         return None;
@@ -114,34 +144,52 @@ mod tests {
         p.handle(br#"{"data":"x"}"#, 0);
         let tally = p.take();
         let samples = p.take_samples();
-        let line = reject_summary(&tally, &samples, 60.0).expect("there were rejects");
+        let first = samples
+            .get(RejectReason::InvalidJson)
+            .expect("an invalid_json sample");
         assert!(
-            line.starts_with(
-                "1001 messages rejected in the last 60 s: invalid_json=1000 (first: invalid_json:"
-            ),
-            "{line}"
+            first.starts_with("invalid_json: ") && first.ends_with("; body: not json 0"),
+            "the first body is the sample: {first}"
         );
-        assert!(line.contains("not json 0"), "{line}");
-        assert!(
-            !line.contains("not json 1 "),
-            "only the first sample is kept: {line}"
+        let line = reject_summary(&tally.counts, &samples, 60.0).expect("there were rejects");
+        assert_eq!(
+            line,
+            format!(
+                "1001 messages rejected in the last 60 s: invalid_json=1000 (first: {first}); no_payload=1 (first: {})",
+                samples
+                    .get(RejectReason::NoPayload)
+                    .expect("no_payload sample")
+            )
         );
-        assert!(
-            line.contains("no_payload=1 (first: no_payload: `data` is a string"),
-            "{line}"
+        assert_eq!(
+            line.matches("not json").count(),
+            1,
+            "one sample per reason: {line}"
         );
-        assert_eq!(p.take().received, 0, "take resets");
+        assert_eq!(p.take().counts.received, 0, "take resets");
     }
 
     #[test]
-    fn sample_is_truncated_and_single_line() {
-        let body = format!("{{\"x\":\"{}\n{}\"", "a".repeat(300), "b");
+    fn sample_is_escaped_then_cut_to_the_limit() {
+        // Control characters escape to up to 10 characters each: cut after escaping.
+        let body: String = std::iter::repeat_n('\u{1}', 500).collect();
+        let ex = excerpt(body.as_bytes());
+        assert_eq!(ex.chars().count(), SAMPLE_CHARS, "{ex}");
+        assert!(ex.ends_with('…') && !ex.contains('\u{1}'));
+        let body = format!("{{\"x\":\"{}\n{}\"", "a".repeat(400), "b");
         let ex = excerpt(body.as_bytes());
         assert!(!ex.contains('\n'));
-        assert!(ex.ends_with('…'));
-        assert!(
-            ex.chars().count() <= SAMPLE_CHARS + 8,
-            "escapes add a few chars at most"
+        assert_eq!(ex.chars().count(), SAMPLE_CHARS);
+        assert_eq!(
+            excerpt(b"short\n"),
+            "short\\n",
+            "short bodies are kept whole"
+        );
+        let exact = "x".repeat(SAMPLE_CHARS);
+        assert_eq!(
+            excerpt(exact.as_bytes()),
+            exact,
+            "a body of exactly the limit is not cut"
         );
     }
 
@@ -149,7 +197,7 @@ mod tests {
     fn no_rejects_no_summary() {
         let p = Processor::default();
         assert_eq!(
-            reject_summary(&p.tally, &RejectSamples::default(), 60.0),
+            reject_summary(&p.tally.counts, &RejectSamples::default(), 60.0),
             None
         );
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use events::{Kind, RejectReason};
 
-use crate::tally::Tally;
+use crate::tally::{Counts, TimeIssue};
 
 /// Connection-level counts for the same interval.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub struct ConnectionCounts {
 
 /// `Message processing stats: total=…, rate=… msg/s, trades=…, …`. The prefix and the old
 /// field names are kept so existing log queries still match; the new fields follow them.
-pub fn stats_line(t: &Tally, elapsed: Duration, conn: ConnectionCounts) -> String {
+pub fn stats_line(t: &Counts, elapsed: Duration, conn: ConnectionCounts) -> String {
     let secs = elapsed.as_secs_f64();
     let rate = if secs > 0.0 {
         t.received as f64 / secs
@@ -44,8 +44,10 @@ pub fn stats_line(t: &Tally, elapsed: Duration, conn: ConnectionCounts) -> Strin
     }
     let _ = write!(
         line,
-        ", malformed={}, reconnects={}, slow_consumer={}, interval_s={secs:.1}",
+        ", malformed={}, future_time={}, before_2017_time={}, reconnects={}, slow_consumer={}, interval_s={secs:.1}",
         t.malformed.iter().sum::<u64>(),
+        t.implausible(TimeIssue::Future),
+        t.implausible(TimeIssue::Before2017),
         conn.reconnects,
         conn.slow_consumer,
     );
@@ -58,12 +60,13 @@ mod tests {
 
     #[test]
     fn every_count_is_for_the_interval() {
-        let mut t = Tally::default();
+        let mut p = crate::process::Processor::default();
         let trade = br#"{"e":"trade","s":"BTCUSDT","E":1761055392345}"#;
         for _ in 0..3 {
-            t.record(&events::parse(trade), trade.len(), 1_761_055_392_345);
+            p.handle(trade, 1_761_055_392_345);
         }
-        t.record(&events::parse(b"x"), 1, 0);
+        p.handle(b"x", 0);
+        let t = p.take().counts;
         let conn = ConnectionCounts {
             reconnects: 1,
             slow_consumer: 0,
@@ -72,7 +75,7 @@ mod tests {
         let line = stats_line(&t, Duration::from_secs(2), conn);
         assert_eq!(
             line,
-            "Message processing stats: total=4, rate=2.0 msg/s, trades=3, depth=0, tickers=0, candles=0, queue_size=7, mark_price=0, rejected=1, invalid_json=1, no_payload=0, unknown_kind=0, no_symbol=0, malformed=0, reconnects=1, slow_consumer=0, interval_s=2.0"
+            "Message processing stats: total=4, rate=2.0 msg/s, trades=3, depth=0, tickers=0, candles=0, queue_size=7, mark_price=0, rejected=1, invalid_json=1, no_payload=0, unknown_kind=0, no_symbol=0, malformed=0, future_time=0, before_2017_time=0, reconnects=1, slow_consumer=0, interval_s=2.0"
         );
     }
 }

@@ -2,7 +2,7 @@
 //! message to the [`Processor`], publish counts once a second, log one stats line per
 //! interval, and drain on shutdown.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -10,7 +10,7 @@ use async_nats::{Client, ConnectOptions, Event};
 use futures::{FutureExt, StreamExt};
 use metrics::{counter, gauge};
 use runtime::health::Health;
-use runtime::redact::redact_text;
+use runtime::redact::{Credentials, redact_text};
 use runtime::throttle::Throttle;
 use tokio_util::sync::CancellationToken;
 
@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::metrics::{self as names, Exporter};
 use crate::process::{Processor, receive_time_ms, reject_summary};
 use crate::stats::{ConnectionCounts, stats_line};
-use crate::tally::Tally;
+use crate::tally::Counts;
 
 /// Fixed name the current consumer uses, so server-side monitoring keeps recognising us.
 pub const CLIENT_NAME: &str = "petrosa-data-manager-consumer";
@@ -47,13 +47,10 @@ pub fn reconnect_delay(attempts: usize, cap: Duration, jitter: f64) -> Duration 
     base.mul_f64(jitter.clamp(0.8, 1.2))
 }
 
-/// Connection facts the event callback records and the main loop reads.
+/// What the event callback needs between events.
 #[derive(Debug)]
 struct ConnState {
     connects: AtomicU64,
-    reconnects: AtomicU64,
-    slow_consumer: AtomicU64,
-    connected: AtomicBool,
     /// Rate-limits connection log lines: a flapping link logs one line per interval with a
     /// count, not one per event. Held only inside the callback, never across an `.await`.
     log_gate: Mutex<Throttle>,
@@ -62,10 +59,13 @@ struct ConnState {
 /// Connects (in the background: the process starts and reports unready until NATS is there).
 async fn connect(cfg: &Config, health: &Health, state: Arc<ConnState>) -> Result<Client, Error> {
     let nats = &cfg.nats;
+    let servers = nats
+        .servers()
+        .map_err(|e| Error::Nats(redact_text(&e.to_string())))?;
     let cap = nats.reconnect_max_wait.0;
     let callback_health = health.clone();
     let url = nats.url.redacted();
-    let options = ConnectOptions::new()
+    let mut options = ConnectOptions::new()
         .name(CLIENT_NAME)
         .retry_on_initial_connect()
         .max_reconnects(None)
@@ -80,8 +80,17 @@ async fn connect(cfg: &Config, health: &Health, state: Arc<ConnState>) -> Result
             let url = url.clone();
             async move { on_event(&event, &state, &health, &url) }
         });
+    // The client is handed credential-free addresses, so nothing it logs or returns can quote
+    // a secret; the credentials travel only in the CONNECT.
+    options = match servers.credentials {
+        Some(Credentials::UserPassword { user, password }) => {
+            options.user_and_password(user, password)
+        }
+        Some(Credentials::Token(token)) => options.token(token),
+        None => options,
+    };
     options
-        .connect(nats.url.expose())
+        .connect(servers.addrs)
         .await
         .map_err(|e| Error::Nats(redact_text(&e.to_string())))
 }
@@ -95,6 +104,10 @@ fn rand_unit() -> f64 {
     f64::from(nanos % 1000) / 1000.0
 }
 
+/// Logs connection events (rate-limited) and counts errors. The client feeds events through a
+/// small channel with `try_send`, so in a storm some are lost: readiness, the connected gauge,
+/// reconnects and drops are therefore polled from the client on every flush instead
+/// ([`Loop::poll_client`]); events only make the log and readiness react sooner.
 fn on_event(event: &Event, state: &ConnState, health: &Health, url: &str) {
     let log_now = || {
         state
@@ -105,12 +118,8 @@ fn on_event(event: &Event, state: &ConnState, health: &Health, url: &str) {
     };
     match event {
         Event::Connected => {
-            state.connected.store(true, Ordering::Relaxed);
-            gauge!(names::NATS_CONNECTED).set(1.0);
             health.set(NATS, true, format!("connected to {url}"));
             if state.connects.fetch_add(1, Ordering::Relaxed) > 0 {
-                state.reconnects.fetch_add(1, Ordering::Relaxed);
-                counter!(names::NATS_RECONNECTS).increment(1);
                 if let Some(held) = log_now() {
                     tracing::info!(url, held_back = held, "reconnected to NATS");
                 }
@@ -119,8 +128,6 @@ fn on_event(event: &Event, state: &ConnState, health: &Health, url: &str) {
             }
         }
         Event::Disconnected => {
-            state.connected.store(false, Ordering::Relaxed);
-            gauge!(names::NATS_CONNECTED).set(0.0);
             health.set(
                 NATS,
                 false,
@@ -136,7 +143,6 @@ fn on_event(event: &Event, state: &ConnState, health: &Health, url: &str) {
             }
         }
         Event::SlowConsumer(_) => {
-            state.slow_consumer.fetch_add(1, Ordering::Relaxed);
             counter!(names::NATS_SLOW_CONSUMER).increment(1);
             if let Some(held) = log_now() {
                 tracing::warn!(
@@ -160,8 +166,6 @@ fn on_event(event: &Event, state: &ConnState, health: &Health, url: &str) {
         Event::LameDuckMode => tracing::info!(url, "NATS server entered lame duck mode"),
         Event::Draining => {}
         Event::Closed => {
-            state.connected.store(false, Ordering::Relaxed);
-            gauge!(names::NATS_CONNECTED).set(0.0);
             if !health.is_shutting_down() {
                 health.fail_liveness("NATS client closed");
             }
@@ -170,52 +174,136 @@ fn on_event(event: &Event, state: &ConnState, health: &Health, url: &str) {
 }
 
 /// The interval bookkeeping of the main loop: what to publish each flush, what to log each
-/// stats interval.
+/// stats interval, and the connection facts polled from the client.
 struct Loop {
     processor: Processor,
     exporter: Exporter,
-    interval: Tally,
+    /// Counts only: the per-symbol state lives once, in the processor's labels and the
+    /// exporter's series.
+    interval: Counts,
     interval_started: Instant,
+    /// Messages moved from the processor into the exporter so far.
     taken_total: u64,
+    /// Reconnects and dropped messages published so far (the counters' values).
+    reconnects: u64,
+    dropped: u64,
+    /// The same at the start of the stats interval.
     conn_at_interval_start: (u64, u64),
-    state: Arc<ConnState>,
+    connected: Option<bool>,
+    health: Health,
+    url: String,
     client: Client,
 }
 
 impl Loop {
     fn flush(&mut self) {
         let delta = self.processor.take();
-        self.taken_total += delta.received;
-        self.exporter.publish(&delta);
-        self.interval.merge(&delta);
+        self.taken_total += delta.counts.received;
+        self.exporter.publish(&delta, self.processor.labels());
+        self.interval.merge(&delta.counts);
+    }
+
+    /// Messages taken from the subscription so far, flushed or not.
+    fn handled(&self) -> u64 {
+        self.taken_total + self.processor.tally.counts.received
+    }
+
+    /// Reads the connection state and the client's counters: readiness and the gauges follow
+    /// the real state even when events were dropped.
+    fn poll_client(&mut self) {
+        let connected = self.client.connection_state() == async_nats::connection::State::Connected;
+        if self.connected != Some(connected) {
+            self.connected = Some(connected);
+            gauge!(names::NATS_CONNECTED).set(if connected { 1.0 } else { 0.0 });
+            let detail = if connected {
+                format!("connected to {}", self.url)
+            } else {
+                format!("not connected to {}, reconnecting", self.url)
+            };
+            self.health.set(NATS, connected, detail);
+        }
+        let connects = self.client.statistics().connects.load(Ordering::Relaxed);
+        let reconnects = connects.saturating_sub(1);
+        if reconnects > self.reconnects {
+            counter!(names::NATS_RECONNECTS).increment(reconnects - self.reconnects);
+            self.reconnects = reconnects;
+        }
+    }
+
+    /// Accounts for messages the client dropped. The client counts every message it reads
+    /// (`in_messages`, one subscription here) but not the ones it drops when our buffer is
+    /// full; with the buffer empty, delivered minus handled is exactly the drops. The count is
+    /// taken only when the buffer is empty both before and after reading the client's counter.
+    /// Returns `false` when the subscription has ended.
+    fn reconcile_drops(&mut self, sub: &mut async_nats::Subscriber) -> bool {
+        match take_one(sub, &mut self.processor) {
+            Buffer::Empty => {}
+            Buffer::Took => return true,
+            Buffer::Ended => return false,
+        }
+        let delivered = self.client.statistics().in_messages.load(Ordering::Relaxed);
+        match take_one(sub, &mut self.processor) {
+            Buffer::Empty => {}
+            Buffer::Took => return true,
+            Buffer::Ended => return false,
+        }
+        let dropped = delivered.saturating_sub(self.handled());
+        if dropped > self.dropped {
+            counter!(names::NATS_DROPPED).increment(dropped - self.dropped);
+            self.dropped = dropped;
+        }
+        true
     }
 
     fn log_stats(&mut self, label: &str) {
         self.flush();
-        let reconnects = self.state.reconnects.load(Ordering::Relaxed);
-        let slow = self.state.slow_consumer.load(Ordering::Relaxed);
         let delivered = self.client.statistics().in_messages.load(Ordering::Relaxed);
         let conn = ConnectionCounts {
-            reconnects: reconnects - self.conn_at_interval_start.0,
-            slow_consumer: slow - self.conn_at_interval_start.1,
+            reconnects: self.reconnects - self.conn_at_interval_start.0,
+            slow_consumer: self.dropped - self.conn_at_interval_start.1,
             queue_size: delivered
                 .saturating_sub(self.taken_total)
-                .saturating_sub(slow),
+                .saturating_sub(self.dropped),
         };
         let elapsed = self.interval_started.elapsed();
         let line = stats_line(&self.interval, elapsed, conn);
         tracing::info!(kind = label, "{line}");
-        if let Some(summary) = reject_summary(
-            &self.interval,
-            &self.processor.take_samples(),
-            elapsed.as_secs_f64(),
-        ) {
-            tracing::warn!("{summary}");
+        // The counts by reason are on the stats line; the samples are for whoever turns on
+        // DEBUG, so a storm of bad input never adds lines at INFO.
+        let samples = self.processor.take_samples();
+        if tracing::enabled!(tracing::Level::DEBUG)
+            && let Some(summary) = reject_summary(&self.interval, &samples, elapsed.as_secs_f64())
+        {
+            tracing::debug!("{summary}");
         }
-        self.interval = Tally::default();
+        self.interval = Counts::default();
         self.interval_started = Instant::now();
-        self.conn_at_interval_start = (reconnects, slow);
+        self.conn_at_interval_start = (self.reconnects, self.dropped);
     }
+}
+
+/// What a look into the subscription's buffer found.
+enum Buffer {
+    Empty,
+    Took,
+    Ended,
+}
+
+/// Takes one buffered message, if there is one, without waiting.
+fn take_one(sub: &mut async_nats::Subscriber, processor: &mut Processor) -> Buffer {
+    match sub.next().now_or_never() {
+        Some(Some(msg)) => {
+            processor.handle(&msg.payload, receive_time_ms());
+            Buffer::Took
+        }
+        Some(None) => Buffer::Ended,
+        None => Buffer::Empty,
+    }
+}
+
+/// Takes every message already buffered, without waiting.
+fn take_buffered(sub: &mut async_nats::Subscriber, processor: &mut Processor) {
+    while let Buffer::Took = take_one(sub, processor) {}
 }
 
 /// Runs the subscriber until `shutdown`, then drains: no new messages are taken, those already
@@ -239,11 +327,9 @@ pub async fn run(
 
     let state = Arc::new(ConnState {
         connects: AtomicU64::new(0),
-        reconnects: AtomicU64::new(0),
-        slow_consumer: AtomicU64::new(0),
-        connected: AtomicBool::new(false),
         log_gate: Mutex::new(Throttle::new(CONNECTION_LOG_EVERY)),
     });
+    let processor = cfg.processor().map_err(|e| Error::Nats(e.to_string()))?;
     let client = connect(cfg, &health, Arc::clone(&state)).await?;
     let mut sub = client
         .queue_subscribe(cfg.nats.subject.clone(), cfg.nats.queue_group.clone())
@@ -261,15 +347,20 @@ pub async fn run(
     health.beat();
 
     let mut lp = Loop {
-        processor: Processor::default(),
+        processor,
         exporter,
-        interval: Tally::default(),
+        interval: Counts::default(),
         interval_started: Instant::now(),
         taken_total: 0,
+        reconnects: 0,
+        dropped: 0,
         conn_at_interval_start: (0, 0),
-        state,
+        connected: None,
+        health: health.clone(),
+        url: cfg.nats.url.redacted(),
         client: client.clone(),
     };
+    lp.poll_client();
     let mut flush_tick = tokio::time::interval(cfg.flush_interval.0);
     flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let period = cfg.stats_interval.0;
@@ -282,6 +373,8 @@ pub async fn run(
             biased;
             () = shutdown.cancelled() => break,
             _ = flush_tick.tick() => {
+                lp.poll_client();
+                closed = !lp.reconcile_drops(&mut sub);
                 lp.flush();
                 health.beat();
             }
@@ -310,27 +403,32 @@ pub async fn run(
 
     health.begin_shutdown();
     let deadline = tokio::time::Instant::now() + cfg.shutdown_grace.0;
+    lp.poll_client();
     if closed {
         health.fail_liveness("NATS subscription closed");
-        tracing::error!("NATS subscription closed unexpectedly");
-    } else if lp.state.connected.load(Ordering::Relaxed) {
+    } else if lp.connected == Some(true) {
         // Stop taking new messages, then count what is already in hand. Every step is bounded
         // by the grace deadline: the connection may drop in the middle of a drain.
-        if let Ok(Ok(())) = tokio::time::timeout_at(deadline, sub.drain()).await {
-            while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, sub.next()).await {
-                lp.processor.handle(&msg.payload, receive_time_ms());
+        match tokio::time::timeout_at(deadline, sub.drain()).await {
+            Ok(Ok(())) => {
+                while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, sub.next()).await {
+                    lp.processor.handle(&msg.payload, receive_time_ms());
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %redact_text(&e.to_string()), "draining the subscription failed; counting what is buffered");
+            }
+            Err(_) => {
+                tracing::warn!("draining the subscription timed out; counting what is buffered")
             }
         }
-    } else {
-        // Disconnected: a drain would wait for a server that is not there. Count what the
-        // client had already buffered and stop.
-        while let Some(Some(msg)) = sub.next().now_or_never() {
-            lp.processor.handle(&msg.payload, receive_time_ms());
-        }
     }
+    // Whatever the drain did, count what the client had already buffered.
+    take_buffered(&mut sub, &mut lp.processor);
+    lp.reconcile_drops(&mut sub);
     gauge!(names::NATS_SUBSCRIBED).set(0.0);
     lp.log_stats("final");
-    if lp.state.connected.load(Ordering::Relaxed) {
+    if lp.connected == Some(true) {
         match tokio::time::timeout_at(deadline, client.drain()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
@@ -338,6 +436,10 @@ pub async fn run(
             }
             Err(_) => tracing::debug!("NATS client drain timed out"),
         }
+    }
+    if closed {
+        tracing::error!("the NATS subscription ended unexpectedly; exiting");
+        return Err(Error::SubscriptionEnded);
     }
     Ok(())
 }

@@ -5,6 +5,18 @@
 //! [`RejectReason`]s, and no input panics. Prices stay exact ([`Decimal`] text, borrowed from
 //! the body where there are no escapes) and depth levels stay unparsed until iterated.
 //!
+//! # Choices where the envelope format is silent
+//! - **Nesting**: at most 127 levels, the top-level object counting as 1 (serde_json's limit);
+//!   deeper is `invalid_json`.
+//! - **Lone surrogates**: a `\uD800`–`\uDFFF` escape that is not half of a pair is
+//!   `invalid_json`, in keys and values alike (serde_json's verdict when it decodes a string).
+//! - **Event times**: `E`/`T` must be JSON integers that fit an `i64`; anything else (a float,
+//!   a string, an integer beyond `i64`) is treated as absent, never a reject.
+//! - **`"e": null`** (or any non-string `e`) names no kind: `unknown_kind`, even when the
+//!   payload has the depth-snapshot shape.
+//! - **Case folding** of symbols and event types is ASCII-only: a non-ASCII symbol is invalid
+//!   (`no_symbol`), so look-alike letters can never fold into a valid symbol.
+//!
 //! # Layout
 //! - `parse`: the algorithm (payload, kind, symbol, event time), pure.
 //! - `wire`: the one-pass serde scan that captures known keys as raw JSON slices.

@@ -212,6 +212,21 @@ mod tests {
     }
 
     #[test]
+    fn lone_surrogates_are_invalid_json_in_keys_and_values_alike() {
+        for body in [
+            r#"{"\ud800":1,"e":"trade","s":"A"}"#,
+            r#"{"e":"trade","s":"A","x":"\ud800"}"#,
+            r#"{"e":"trade","s":"\udc00","stream":"btcusdt@trade"}"#,
+            r#"{"e":"trade","s":"A","x":"\ud800\u0041"}"#,
+            r#"{"e":"trade","s":"A","x":["\ud800"]}"#,
+        ] {
+            assert_eq!(reason(body), Some(RejectReason::InvalidJson), "{body}");
+        }
+        let e = parse(br#"{"e":"trade","s":"A","x":"\ud83d\ude00"}"#).expect("a pair is fine");
+        assert_eq!(e.symbol.as_str(), "A");
+    }
+
+    #[test]
     fn mark_price_ignores_next_funding_time() {
         let e = parse(br#"{"e":"markPriceUpdate","s":"A","T":1761062400000}"#).expect("accepted");
         assert_eq!(e.event_time_ms, None);

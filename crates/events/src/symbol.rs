@@ -37,14 +37,11 @@ impl Symbol {
     /// Upper-cases `candidate` and validates it: 1–20 of `A-Z`, `0-9`, `_`, and not the
     /// sentinel `UNKNOWN` the old service persisted under (§5.1). `None` when invalid.
     ///
-    /// Upper-casing follows Unicode (as the old Python `.upper()` did), so `ß` becomes `SS`
-    /// before validation; the common all-ASCII case takes a branch-light path.
+    /// Case folding is ASCII-only, like the event-type match: Unicode upper-casing would turn
+    /// look-alikes (`ﬀ` into `FF`, `ß` into `SS`) into valid symbols, so any non-ASCII
+    /// candidate is invalid.
     pub fn parse(candidate: &str) -> Option<Symbol> {
-        if candidate.is_ascii() {
-            Self::from_ascii(candidate.as_bytes())
-        } else {
-            Self::from_ascii(candidate.to_uppercase().as_bytes())
-        }
+        Self::from_ascii(candidate.as_bytes())
     }
 
     fn from_ascii(raw: &[u8]) -> Option<Symbol> {
@@ -114,14 +111,17 @@ mod tests {
     }
 
     #[test]
-    fn unicode_upper_casing_applies_before_validation() {
-        // U+FB00 (ﬀ) upper-cases to "FF", as Python's str.upper() does.
+    fn case_folding_is_ascii_only() {
         assert_eq!(
-            Symbol::parse("btc\u{FB00}")
-                .map(|s| s.to_string())
-                .as_deref(),
-            Some("BTCFF")
+            Symbol::parse("btc\u{FB00}"),
+            None,
+            "no Unicode upper-casing"
         );
+        assert_eq!(Symbol::parse("stra\u{DF}e"), None);
         assert_eq!(Symbol::parse("bté"), None);
+        assert_eq!(
+            Symbol::parse("btcUsdt").map(|s| s.to_string()).as_deref(),
+            Some("BTCUSDT")
+        );
     }
 }

@@ -519,13 +519,7 @@ impl<'a> Scanner<'a> {
                         Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
                             self.pos += 1
                         }
-                        Some(b'u') => {
-                            let hex = self.bytes.get(self.pos + 1..self.pos + 5);
-                            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
-                                return Err(self.error("invalid \\u escape"));
-                            }
-                            self.pos += 5;
-                        }
+                        Some(b'u') => self.unicode_escape()?,
                         _ => return Err(self.error("invalid escape")),
                     }
                 }
@@ -533,6 +527,38 @@ impl<'a> Scanner<'a> {
                 None => return Err(self.error("unterminated string")),
             }
         }
+    }
+
+    /// A `\\uXXXX` escape (`pos` at the `u`). Surrogates must come in pairs, in keys and values
+    /// alike, as serde_json decodes them: a lone one makes the message invalid JSON.
+    #[inline(never)]
+    fn unicode_escape(&mut self) -> Result<()> {
+        let unit = self.hex4(self.pos + 1)?;
+        self.pos += 5;
+        match unit {
+            0xD800..=0xDBFF => {
+                let low = (self.bytes.get(self.pos..self.pos + 2) == Some(b"\\u"))
+                    .then(|| self.hex4(self.pos + 2))
+                    .transpose()?;
+                if !low.is_some_and(|l| (0xDC00..=0xDFFF).contains(&l)) {
+                    return Err(self.error("lone surrogate in \\u escape"));
+                }
+                self.pos += 6;
+                Ok(())
+            }
+            0xDC00..=0xDFFF => Err(self.error("lone surrogate in \\u escape")),
+            _ => Ok(()),
+        }
+    }
+
+    /// The four hex digits at `at`, as a UTF-16 code unit.
+    fn hex4(&self, at: usize) -> Result<u16> {
+        self.bytes
+            .get(at..at + 4)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|h| u16::from_str_radix(h, 16).ok())
+            .ok_or_else(|| self.error("invalid \\u escape"))
     }
 
     /// Advances over bytes that need no attention inside a string, eight at a time.

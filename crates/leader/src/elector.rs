@@ -10,7 +10,7 @@ use kube::Api;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info, warn};
+use tracing::{Instrument, debug, error, info, warn};
 
 use crate::config::{ElectionConfig, ElectionMode, JITTER_FACTOR};
 use crate::error::Error;
@@ -62,8 +62,9 @@ pub fn spawn(client: kube::Client, config: ElectionConfig) -> Result<ElectorHand
     };
     let (tx, states) = watch::channel(LeaderState::Unknown);
     let stop = CancellationToken::new();
-    let health = Arc::new(Health::default());
+    let health = Arc::new(Health::new(config.renew_deadline));
     metrics::set_leader(&config.lease_name, false);
+    metrics::set_misconfigured(&config.lease_name, false);
     let span = tracing::info_span!(
         "leader_election",
         lease = %config.lease_name,
@@ -197,7 +198,7 @@ impl Runner {
         let read = match self.api.get(timeout).await {
             Ok(read) => read,
             Err(e) => {
-                self.publish_unknown(&e);
+                self.attempt_failed("get", &e);
                 return self.follower_wait();
             }
         };
@@ -212,7 +213,7 @@ impl Runner {
             AcquirePlan::Create(record) => {
                 let sent = Instant::now();
                 let result = self.api.create(&record, timeout).await;
-                self.after_acquire_write(result, sent);
+                self.after_acquire_write("create", result, sent);
             }
             AcquirePlan::Update {
                 record,
@@ -223,7 +224,7 @@ impl Runner {
                     .api
                     .replace(&self.meta, &record, &resource_version, timeout)
                     .await;
-                self.after_acquire_write(result, sent);
+                self.after_acquire_write("update", result, sent);
             }
         }
         if self.election.term().is_some() {
@@ -233,7 +234,7 @@ impl Runner {
         }
     }
 
-    fn after_acquire_write(&mut self, result: Result<Lease, ApiError>, sent: Instant) {
+    fn after_acquire_write(&mut self, op: &str, result: Result<Lease, ApiError>, sent: Instant) {
         match result {
             Ok(lease) => self.acquired(lease, sent),
             Err(e) if e.lost_race() => {
@@ -243,7 +244,7 @@ impl Runner {
                     self.publish(LeaderState::Following { holder: None });
                 }
             }
-            Err(e) => self.publish_unknown(&e),
+            Err(e) => self.attempt_failed(op, &e),
         }
     }
 
@@ -335,6 +336,7 @@ impl Runner {
         self.token = Some(token.clone());
         self.health.set(Some(sent));
         metrics::set_leader(&self.config.lease_name, true);
+        metrics::set_misconfigured(&self.config.lease_name, false);
         metrics::transition(&self.config.lease_name, Transition::Acquired);
         info!(term, "acquired leadership");
         self.tx.send_replace(LeaderState::Leading { term, token });
@@ -366,16 +368,39 @@ impl Runner {
         if self.tx.borrow().same_as(&next) {
             return;
         }
+        let misconfigured = matches!(next, LeaderState::Misconfigured { .. });
+        metrics::set_misconfigured(&self.config.lease_name, misconfigured);
         match &next {
             LeaderState::Following { holder: Some(h) } => info!(holder = %h, "following"),
             LeaderState::Following { holder: None } => info!("following; holder unknown"),
             LeaderState::Unknown => warn!("leadership unknown: the API server is unreachable"),
-            LeaderState::Leading { .. } => {}
+            // Logged where it is detected, with its code and reason.
+            LeaderState::Misconfigured { .. } | LeaderState::Leading { .. } => {}
         }
         self.tx.send_replace(next);
     }
 
-    fn publish_unknown(&self, error: &ApiError) {
+    /// A follower's attempt failed on `op`. A configuration error (RBAC, credentials,
+    /// namespace) is published as such and logged at ERROR once per distinct problem; anything
+    /// else means the API server is unreachable or unwell.
+    fn attempt_failed(&self, op: &str, error: &ApiError) {
+        if error.is_misconfiguration() {
+            metrics::config_error(&self.config.lease_name, error.reason());
+            let next = LeaderState::Misconfigured {
+                problem: format!("{op} Lease: {error}"),
+            };
+            if !self.tx.borrow().same_as(&next) {
+                error!(
+                    op,
+                    code = error.code(),
+                    reason = error.reason(),
+                    error = %error,
+                    "leader election is misconfigured; retrying every retry period until fixed"
+                );
+            }
+            self.publish(next);
+            return;
+        }
         if !matches!(*self.tx.borrow(), LeaderState::Unknown) {
             debug!(error = %error, "election attempt failed");
         }
@@ -389,20 +414,23 @@ impl Runner {
         if !self.config.release_on_shutdown {
             return Ok(());
         }
-        let Some((record, resource_version)) = self.election.plan_release(Timestamp::now()) else {
-            return Ok(());
-        };
-        let result = self
-            .api
-            .replace(
-                &self.meta,
-                &record,
-                &resource_version,
-                self.config.api_timeout,
-            )
-            .await;
+        let mut result = self.release().await;
+        if matches!(result, Err(ApiError::Conflict)) {
+            // Our cached resourceVersion is stale, e.g. after a renew that committed but whose
+            // answer we never got. Re-read once: if the Lease still names us, release that.
+            debug!("release refused with 409; re-reading the Lease once");
+            match self.api.get(self.config.api_timeout).await {
+                Ok(read) => {
+                    let read = read.map(|lease| self.adopt(lease));
+                    self.election.observe(read, Instant::now());
+                    result = self.release().await;
+                }
+                Err(e) => result = Err(e),
+            }
+        }
         match result {
-            Ok(lease) => {
+            Ok(None) => Ok(()),
+            Ok(Some(lease)) => {
                 let read = Some(self.adopt(lease));
                 self.election.observe(read, Instant::now());
                 metrics::transition(&self.config.lease_name, Transition::Released);
@@ -421,6 +449,23 @@ impl Runner {
                 })
             }
         }
+    }
+
+    /// The release PUT, if our latest observation says we hold the Lease; `Ok(None)` when
+    /// there is nothing to release.
+    async fn release(&self) -> Result<Option<Lease>, ApiError> {
+        let Some((record, resource_version)) = self.election.plan_release(Timestamp::now()) else {
+            return Ok(None);
+        };
+        self.api
+            .replace(
+                &self.meta,
+                &record,
+                &resource_version,
+                self.config.api_timeout,
+            )
+            .await
+            .map(Some)
     }
 }
 

@@ -20,6 +20,13 @@ pub enum LeaderState {
         /// The current holder's identity, if any.
         holder: Option<String>,
     },
+    /// The deployment is wrong and the election cannot proceed until an operator fixes it:
+    /// RBAC denies us (403), our credentials are rejected (401), or the Lease's namespace does
+    /// not exist. Not leading; the elector keeps retrying every RetryPeriod.
+    Misconfigured {
+        /// What failed, with the API server's code and message, for readiness and logs.
+        problem: String,
+    },
     /// We hold the Lease.
     Leading {
         /// The term: the Lease's `leaseTransitions` when we acquired it. Stamp writes with it so
@@ -50,6 +57,7 @@ impl LeaderState {
         match (self, other) {
             (Self::Unknown, Self::Unknown) => true,
             (Self::Following { holder: a }, Self::Following { holder: b }) => a == b,
+            (Self::Misconfigured { problem: a }, Self::Misconfigured { problem: b }) => a == b,
             (Self::Leading { term: a, .. }, Self::Leading { term: b, .. }) => a == b,
             _ => false,
         }
@@ -62,9 +70,27 @@ impl LeaderState {
 pub(crate) struct Health {
     /// When our last successful renew was sent, while we lead.
     last_renew: Mutex<Option<Instant>>,
+    /// RenewDeadline − margin: how long after a renew was sent writes stay allowed. `None` in
+    /// local mode, where there is no Lease and so no deadline.
+    valid_for: Option<Duration>,
+}
+
+/// The part of RenewDeadline kept back from writers: a quarter of it, at most one second. The
+/// leader steps down at RenewDeadline; stopping writes earlier leaves room for the last write's
+/// round trip and for clock-rate differences.
+pub(crate) fn write_margin(renew_deadline: Duration) -> Duration {
+    (renew_deadline / 4).min(Duration::from_secs(1))
 }
 
 impl Health {
+    /// The shared state of a Lease election with this RenewDeadline.
+    pub(crate) fn new(renew_deadline: Duration) -> Health {
+        Health {
+            last_renew: Mutex::new(None),
+            valid_for: Some(renew_deadline.saturating_sub(write_margin(renew_deadline))),
+        }
+    }
+
     pub(crate) fn set(&self, value: Option<Instant>) {
         if let Ok(mut guard) = self.last_renew.lock() {
             *guard = value;
@@ -73,6 +99,23 @@ impl Health {
 
     fn get(&self) -> Option<Instant> {
         self.last_renew.lock().ok().and_then(|g| *g)
+    }
+}
+
+/// Until when this replica may write as the leader: the last renew sent + RenewDeadline −
+/// margin. A sink refuses any write after it and bounds each operation's server time by what is
+/// left, so no write of this term can land after another replica may have taken over (which
+/// needs LeaseDuration > RenewDeadline to pass first). Cheap to clone; reads the live value.
+#[derive(Clone, Debug)]
+pub struct WriteDeadline {
+    health: Arc<Health>,
+}
+
+impl WriteDeadline {
+    /// The instant writes must stop, or `None` while this replica does not lead.
+    pub fn valid_until(&self) -> Option<Instant> {
+        let valid_for = self.health.valid_for?;
+        self.health.get().map(|sent| sent + valid_for)
     }
 }
 
@@ -109,6 +152,14 @@ impl ElectorHandle {
     /// The Lease this elector competes for.
     pub fn lease_name(&self) -> &str {
         &self.lease_name
+    }
+
+    /// The write deadline of this elector's terms, or `None` in local mode
+    /// (`LEADER_ELECTION=disabled`: no Lease, so nothing to expire).
+    pub fn write_deadline(&self) -> Option<WriteDeadline> {
+        self.health.valid_for.map(|_| WriteDeadline {
+            health: self.health.clone(),
+        })
     }
 
     /// Watchdog for a liveness endpoint (client-go's `HealthzAdaptor`): false if we claim to
@@ -170,6 +221,28 @@ mod tests {
         assert_eq!(state.term(), Some(3));
         token.cancel();
         assert!(!state.is_leading());
+    }
+
+    #[test]
+    fn write_deadline_is_last_renew_plus_renew_deadline_minus_margin() {
+        let health = Arc::new(Health::new(Duration::from_secs(10)));
+        let deadline = WriteDeadline {
+            health: health.clone(),
+        };
+        assert_eq!(deadline.valid_until(), None, "not leading");
+        let sent = Instant::now();
+        health.set(Some(sent));
+        assert_eq!(deadline.valid_until(), Some(sent + Duration::from_secs(9)));
+        health.set(None);
+        assert_eq!(deadline.valid_until(), None, "stepped down");
+        assert_eq!(
+            write_margin(Duration::from_millis(600)),
+            Duration::from_millis(150)
+        );
+        let local = WriteDeadline {
+            health: Arc::new(Health::default()),
+        };
+        assert_eq!(local.valid_until(), None, "local mode has no deadline");
     }
 
     #[test]

@@ -53,5 +53,5 @@ pub use config::{ConfigError, ElectionConfig, ElectionMode};
 pub use elector::{spawn, start};
 pub use error::Error;
 pub use guard::{Leadership, run_while_leading};
-pub use handle::{ElectorHandle, LeaderState};
+pub use handle::{ElectorHandle, LeaderState, WriteDeadline};
 pub use lease_api::{ApiError, election_client};

@@ -6,6 +6,8 @@
 //! | `data_manager_leader_transitions_total` | counter | `lease`, `event` | this process's leadership changes: `acquired`, `lost`, `released` |
 //! | `data_manager_leader_renew_failures_total` | counter | `lease`, `reason` | failed renew attempts while leading |
 //! | `data_manager_leader_api_seconds` | histogram | `lease`, `op` | duration of one Lease API call |
+//! | `data_manager_leader_misconfigured` | gauge | `lease` | 1 while the election fails on RBAC, credentials or a missing namespace |
+//! | `data_manager_leader_config_errors_total` | counter | `lease`, `reason` | attempts that failed that way: `forbidden`, `unauthorized`, `namespace_missing` |
 
 use metrics::Unit;
 
@@ -17,6 +19,11 @@ pub const TRANSITIONS: &str = "data_manager_leader_transitions_total";
 pub const RENEW_FAILURES: &str = "data_manager_leader_renew_failures_total";
 /// Histogram of Lease API call durations, by `op` (`get`, `create`, `replace`).
 pub const API_SECONDS: &str = "data_manager_leader_api_seconds";
+
+/// Gauge, 1 while the last election attempt failed on a configuration error.
+pub const MISCONFIGURED: &str = "data_manager_leader_misconfigured";
+/// Counter of election attempts that failed on a configuration error, by `reason`.
+pub const CONFIG_ERRORS: &str = "data_manager_leader_config_errors_total";
 
 /// Registers help text and units with the installed recorder. Call once at startup, after the
 /// recorder is installed.
@@ -35,6 +42,16 @@ pub fn describe() {
         RENEW_FAILURES,
         Unit::Count,
         "Failed Lease renew attempts while leading, by reason"
+    );
+    metrics::describe_gauge!(
+        MISCONFIGURED,
+        Unit::Count,
+        "1 while leader election fails on RBAC, credentials or a missing namespace, else 0"
+    );
+    metrics::describe_counter!(
+        CONFIG_ERRORS,
+        Unit::Count,
+        "Leader election attempts that failed on a configuration error, by reason"
     );
     metrics::describe_histogram!(
         API_SECONDS,
@@ -76,4 +93,16 @@ pub(crate) fn renew_failure(lease: &str, reason: &'static str) {
 
 pub(crate) fn api_call(lease: &str, op: &'static str, seconds: f64) {
     metrics::histogram!(API_SECONDS, "lease" => lease.to_owned(), "op" => op).record(seconds);
+}
+
+pub(crate) fn set_misconfigured(lease: &str, misconfigured: bool) {
+    metrics::gauge!(MISCONFIGURED, "lease" => lease.to_owned()).set(if misconfigured {
+        1.0
+    } else {
+        0.0
+    });
+}
+
+pub(crate) fn config_error(lease: &str, reason: &'static str) {
+    metrics::counter!(CONFIG_ERRORS, "lease" => lease.to_owned(), "reason" => reason).increment(1);
 }

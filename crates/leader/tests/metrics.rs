@@ -11,8 +11,9 @@ use metrics::{
     SharedString, Unit,
 };
 
-use leader::testing::{FakeApi, Partition};
-use support::{Candidate, SETTLE, Timeline, eventually, lease_name};
+use leader::LeaderState;
+use leader::testing::Partition;
+use support::{Candidate, Cluster, SETTLE, Timeline, config, eventually, lease_name};
 
 /// Values by `name{label=value,…}` (labels sorted); histograms store their sample count.
 #[derive(Default)]
@@ -123,11 +124,12 @@ fn values() -> Arc<Values> {
 async fn leader_gauge_transitions_and_renew_failures_are_counted_per_lease() {
     use leader::metrics::{API_SECONDS, IS_LEADER, RENEW_FAILURES, TRANSITIONS};
     let values = values();
-    let fake = FakeApi::start().await;
+    let cluster = Cluster::fake().await;
+    let fake = cluster.fake_api();
     let timeline = Timeline::default();
     let lease = lease_name("metrics");
     let l = lease.as_str();
-    let me = Candidate::start(&fake, &timeline, l, "a");
+    let me = Candidate::start(&cluster, &timeline, l, "a");
 
     eventually(SETTLE, || async { me.is_leading().then_some(()) }).await;
     assert_eq!(values.get(IS_LEADER, &[("lease", l)]), 1.0);
@@ -159,4 +161,37 @@ async fn leader_gauge_transitions_and_renew_failures_are_counted_per_lease() {
     );
     assert!(values.get(API_SECONDS, &[("lease", l), ("op", "replace")]) >= 3.0);
     assert!(values.get(API_SECONDS, &[("lease", l), ("op", "get")]) >= 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configuration_error_sets_the_misconfigured_gauge_until_fixed_and_is_counted() {
+    use leader::metrics::{CONFIG_ERRORS, MISCONFIGURED};
+    let values = values();
+    let cluster = Cluster::fake().await;
+    let timeline = Timeline::default();
+    let lease = lease_name("misconfigured");
+    let l = lease.as_str();
+    let missing = format!("missing-{:08x}", rand::random::<u32>());
+    let me = Candidate::start_with(
+        cluster.client("a"),
+        &timeline,
+        config(&missing, l, "a"),
+        "a",
+    );
+    eventually(SETTLE, || async {
+        matches!(me.state(), LeaderState::Misconfigured { .. }).then_some(())
+    })
+    .await;
+    assert_eq!(values.get(MISCONFIGURED, &[("lease", l)]), 1.0);
+    assert!(
+        values.get(
+            CONFIG_ERRORS,
+            &[("lease", l), ("reason", "namespace_missing")]
+        ) >= 1.0
+    );
+
+    cluster.fake_api().create_namespace(&missing);
+    eventually(SETTLE, || async { me.is_leading().then_some(()) }).await;
+    assert_eq!(values.get(MISCONFIGURED, &[("lease", l)]), 0.0);
+    me.graceful().await.expect("release");
 }

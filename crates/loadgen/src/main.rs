@@ -47,11 +47,30 @@ struct Args {
     /// Seed of the generated mix.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Publish trades whose symbols are all different (`D0`, `D1`, … in base 36) instead of
+    /// the mix: the hostile input for the consumer's per-symbol memory.
+    #[arg(long, conflicts_with = "file")]
+    distinct_symbols: bool,
 }
 
 enum Source {
     Mix(Mix),
     File { lines: Vec<Bytes>, next: usize },
+    Distinct { next: u64 },
+}
+
+/// `n` in base 36, upper case: a valid symbol for every `n`.
+fn base36(mut n: u64) -> String {
+    let mut digits = Vec::new();
+    loop {
+        digits.push(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.reverse();
+    String::from_utf8(digits).unwrap_or_default()
 }
 
 impl Source {
@@ -68,6 +87,17 @@ impl Source {
                 let body = lines[*next % lines.len()].clone();
                 *next += 1;
                 (None, body)
+            }
+            Source::Distinct { next } => {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis());
+                let body = format!(
+                    r#"{{"stream":"d@trade","data":{{"e":"trade","E":{now},"s":"D{}","p":"1.0","q":"1"}}}}"#,
+                    base36(*next)
+                );
+                *next += 1;
+                (None, Bytes::from(body))
             }
         }
     }
@@ -102,6 +132,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Source::File { lines, next: 0 }
         }
+        None if args.distinct_symbols => Source::Distinct { next: 0 },
         None => Source::Mix(Mix::new(args.seed)),
     };
     // A file is published once unless a count or a duration says otherwise.

@@ -47,14 +47,14 @@ pub enum LogFormat {
     Text,
 }
 
-/// A duration written as `300`, `300s`, `500ms`, `5m` or `1h`. A bare number is seconds, as in
+/// A duration written as `300`, `300s`, `500ms`, `5m`, `1h` or `1d`. A bare number is seconds, as in
 /// the current service's variables (`AUDIT_INTERVAL=300`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Seconds(pub Duration);
 
 /// A value that does not read as a [`Seconds`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a duration (use e.g. 60, 60s, 500ms, 5m, 1h)")]
+#[error("`{0}` is not a duration (use e.g. 60, 60s, 500ms, 5m, 1h, 1d)")]
 pub struct BadDuration(String);
 
 impl FromStr for Seconds {
@@ -72,6 +72,7 @@ impl FromStr for Seconds {
             "ms" => 0.001,
             "m" => 60.0,
             "h" => 3600.0,
+            "d" => 86_400.0,
             _ => return Err(BadDuration(s.to_owned())),
         };
         Duration::try_from_secs_f64(value * scale)
@@ -158,6 +159,7 @@ mod tests {
         assert_eq!("500ms".parse(), Ok(Seconds(Duration::from_millis(500))));
         assert_eq!("5m".parse(), Ok(Seconds(Duration::from_secs(300))));
         assert_eq!("1.5".parse(), Ok(Seconds(Duration::from_millis(1500))));
+        assert_eq!("1d".parse(), Ok(Seconds(Duration::from_secs(86_400))));
     }
 
     #[test]

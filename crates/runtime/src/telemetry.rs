@@ -4,8 +4,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogArgs, LogFormat};
 
-/// Libraries that log connection chatter at INFO; at a bare level they are held to WARN so the
-/// steady state stays at one stats line a minute. A full directive string overrides this.
+/// Libraries that log connection chatter at INFO; they are held to WARN so the steady state
+/// stays at one stats line a minute, whatever `LOG_LEVEL` says, unless it names one of them.
 const QUIET_DEPENDENCIES: &str = "async_nats=warn,hyper=warn,h2=warn,tower=warn,kube=warn,kube_client=warn,mongodb=warn,sqlx=warn,rustls=warn";
 
 /// A `LOG_LEVEL` that is neither a level nor a valid filter directive.
@@ -26,16 +26,39 @@ pub fn filter(level: &str) -> Result<EnvFilter, BadLogLevel> {
     let bare = ["error", "warn", "warning", "info", "debug", "trace", "off"]
         .iter()
         .any(|l| l.eq_ignore_ascii_case(trimmed));
-    let directives = if bare {
-        let lower = trimmed.to_ascii_lowercase().replace("warning", "warn");
-        format!("{lower},{QUIET_DEPENDENCIES}")
+    let user = if bare {
+        trimmed.to_ascii_lowercase().replace("warning", "warn")
     } else {
         trimmed.to_owned()
     };
+    let directives = with_quiet_dependencies(&user);
     EnvFilter::try_new(&directives).map_err(|source| BadLogLevel {
         value: level.to_owned(),
         source,
     })
+}
+
+/// `directives` followed by the quieting of every dependency it does not name itself, so
+/// `info,consumer=debug` keeps `async_nats` at WARN while `async_nats=debug` is honoured.
+fn with_quiet_dependencies(directives: &str) -> String {
+    let named: Vec<&str> = directives
+        .split(',')
+        .filter_map(|d| d.split_once('=').map(|(target, _)| target.trim()))
+        .collect();
+    let mut out = directives.to_owned();
+    for quiet in QUIET_DEPENDENCIES.split(',') {
+        let target = quiet.split_once('=').map_or(quiet, |(t, _)| t);
+        if !named
+            .iter()
+            .any(|n| *n == target || n.starts_with(&format!("{target}::")))
+        {
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str(quiet);
+        }
+    }
+    out
 }
 
 /// Installs the global subscriber.
@@ -72,6 +95,24 @@ mod tests {
         for l in ["INFO", "debug", "Warning", "ERROR"] {
             assert!(filter(l).is_ok(), "{l}");
         }
+    }
+
+    #[test]
+    fn dependencies_stay_quiet_under_any_directive() {
+        let f = filter("info,consumer=debug").expect("valid").to_string();
+        assert!(f.contains("async_nats=warn"), "{f}");
+        assert!(f.contains("consumer=debug"), "{f}");
+        let f = filter("INFO").expect("valid").to_string();
+        assert!(
+            f.contains("async_nats=warn") && f.contains("mongodb=warn"),
+            "{f}"
+        );
+        // Naming a dependency is a deliberate choice and wins.
+        let f = filter("info,async_nats=debug").expect("valid").to_string();
+        assert!(
+            f.contains("async_nats=debug") && !f.contains("async_nats=warn"),
+            "{f}"
+        );
     }
 
     #[test]

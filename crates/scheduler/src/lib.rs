@@ -24,4 +24,4 @@ pub mod service;
 
 pub use backoff::backoff;
 pub use metrics::{CycleMetrics, Outcome};
-pub use service::{Failure, Job, RunConfig, RunError, Service, Starting, Stores, run};
+pub use service::{Failure, Job, RunConfig, RunError, Service, Starting, Stores, Term, run};

@@ -14,6 +14,9 @@ pub struct CycleMetrics {
     pub last_success: &'static str,
     /// Gauge: 1 while this replica leads.
     pub leader_status: &'static str,
+    /// Counter: terms that ended because a write was fenced (a newer term, or a Lease whose
+    /// terms went backwards); each one makes the replica step down.
+    pub fenced: &'static str,
 }
 
 /// How a cycle ended.
@@ -27,15 +30,18 @@ pub enum Outcome {
     SinkError,
     /// A newer leader term wrote first.
     Fenced,
+    /// The term ended (or shutdown began) during the cycle, which stopped between writes.
+    Stopped,
 }
 
 impl Outcome {
     /// Every outcome, in label order.
-    pub const ALL: [Outcome; 4] = [
+    pub const ALL: [Outcome; 5] = [
         Outcome::Ok,
         Outcome::SourceError,
         Outcome::SinkError,
         Outcome::Fenced,
+        Outcome::Stopped,
     ];
 
     /// The label value.
@@ -45,6 +51,7 @@ impl Outcome {
             Outcome::SourceError => "source_error",
             Outcome::SinkError => "sink_error",
             Outcome::Fenced => "fenced",
+            Outcome::Stopped => "stopped",
         }
     }
 }
@@ -76,6 +83,10 @@ impl CycleMetrics {
             self.leader_status,
             format!("1 while this replica leads and runs {noun} cycles")
         );
+        metrics::describe_counter!(
+            self.fenced,
+            "Terms ended by a fenced write; each makes this replica step down"
+        );
     }
 
     /// Zeroes every outcome's counter and the leader gauge, so the series exist from the start.
@@ -84,6 +95,12 @@ impl CycleMetrics {
             metrics::counter!(self.cycles, "outcome" => o.as_str()).absolute(0);
         }
         metrics::gauge!(self.leader_status).set(0.0);
+        metrics::counter!(self.fenced).absolute(0);
+    }
+
+    /// Counts a term ended by a fenced write.
+    pub fn fenced(&self) {
+        metrics::counter!(self.fenced).increment(1);
     }
 
     /// Counts a finished cycle.
@@ -123,6 +140,7 @@ mod tests {
         cycles: "t_audit_cycles_total",
         last_success: "t_audit_last_success_timestamp_seconds",
         leader_status: "t_audit_leader_status",
+        fenced: "t_audit_fenced_total",
     };
 
     #[test]
@@ -149,5 +167,6 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("t_audit_leader_status 0"), "{text}");
+        assert!(text.contains("t_audit_fenced_total 0"), "{text}");
     }
 }

@@ -14,10 +14,10 @@ use runtime::throttle::Throttle;
 use store::config::StoreArgs;
 use store::mysql_url::MysqlUri;
 use store::{Fence, KlineSource, MongoSink, SinkError};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::backoff::backoff;
 use crate::metrics::{CycleMetrics, LeadingGauge, Outcome};
@@ -115,6 +115,20 @@ pub enum Failure {
     /// Writing Mongo failed (or was fenced by a newer term).
     #[error(transparent)]
     Sink(#[from] SinkError),
+    /// The term ended (or shutdown began) before the cycle finished; it stopped between writes.
+    #[error("the term ended before the cycle finished")]
+    Stopped,
+}
+
+/// The term a cycle runs under.
+#[derive(Debug, Clone)]
+pub struct Term {
+    /// Stamped on every write; carries the leader's write deadline.
+    pub fence: Fence,
+    /// Cancelled when the term ends or shutdown begins: check it between reads and between
+    /// writes, and return [`Failure::Stopped`]. A write already sent is never abandoned; the
+    /// sink refuses the next one once the deadline has passed.
+    pub token: CancellationToken,
 }
 
 impl Failure {
@@ -132,16 +146,20 @@ pub trait Job: Send + 'static {
     /// Logs the startup line: the shared fields of `starting` and the job's own settings.
     fn log_starting(&self, starting: &Starting<'_>);
 
-    /// One cycle as of `now` (whole seconds), writing under `fence`.
+    /// One cycle as of `now` (whole seconds), writing under `term`.
     fn cycle(
         &mut self,
         stores: &Stores,
-        fence: &Fence,
+        term: &Term,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Self::Done, Failure>> + Send;
 
     /// Logs a successful cycle of `term`.
     fn log_done(&self, done: Self::Done, term: i64);
+
+    /// This replica's term has ended and its last cycle has returned: withdraw what only the
+    /// leader should publish (per-dataset gauges), so a follower never exports stale results.
+    fn term_ended(&mut self) {}
 }
 
 /// What the cycle loop shares across terms.
@@ -150,10 +168,20 @@ struct Ctx<J> {
     interval: Duration,
     retry_min: Duration,
     stores: Stores,
+    /// Held by the one term loop that runs at a time, until its last write has returned.
+    state: Arc<Mutex<LoopState<J>>>,
+    /// Notified by a term loop that was fenced: the replica steps down.
+    step_down: tokio::sync::Notify,
+    /// How long to wait for the last cycle to stop before releasing the Lease.
+    drain: Duration,
+}
+
+/// One elector's side of a term: who we are and until when we may write.
+#[derive(Clone)]
+struct Candidate {
     identity: String,
     lease: String,
-    /// Held only by the one cycle loop that runs at a time (across terms).
-    state: Mutex<LoopState<J>>,
+    deadline: store::sink::Deadline,
 }
 
 struct LoopState<J> {
@@ -233,22 +261,15 @@ pub async fn run<J: Job>(
         return Ok(());
     }
 
-    let election = config.election.to_config(service.lease)?;
-    let elector = leader::start(election).await?;
-    info!(
-        identity = elector.identity(),
-        lease = elector.lease_name(),
-        "leader election started"
-    );
+    let election_view = Arc::new(std::sync::Mutex::new(None));
     tracker.spawn(probe_loop(
         source.clone(),
         sink.clone(),
         health.clone(),
-        Some(elector.subscribe()),
+        Some(election_view.clone()),
         probe_every,
         shutdown.clone(),
     ));
-
     let ctx = Arc::new(Ctx {
         service,
         interval: config.interval,
@@ -257,43 +278,134 @@ pub async fn run<J: Job>(
             source: source.clone(),
             sink,
         },
-        identity: elector.identity().to_owned(),
-        lease: elector.lease_name().to_owned(),
-        state: Mutex::new(LoopState {
+        state: Arc::new(Mutex::new(LoopState {
             job,
             failures: 0,
             throttle: Throttle::new(config.interval),
-        }),
+        })),
+        step_down: tokio::sync::Notify::new(),
+        drain: shutdown_grace,
     });
-    leader::run_while_leading(elector.subscribe(), shutdown.clone(), |lead| {
-        lead_loop(ctx.clone(), lead.term)
-    })
-    .await;
+    let result = elect_and_work(&ctx, &config.election, &election_view, &shutdown).await;
 
-    // The work has stopped: now readiness goes down and the Lease is released.
     health.begin_shutdown();
-    if let Err(e) = elector.shutdown().await {
-        warn!(error = %redact_text(&e.to_string()), "releasing the Lease failed; it will expire");
-    }
     tracker.close();
     let _ = tokio::time::timeout(shutdown_grace, tracker.wait()).await;
     source.close().await;
     info!("{} stopped", service.name);
-    Ok(())
+    result
 }
 
-/// Cycles every interval for one term; dropped by the guard when the term ends.
-async fn lead_loop<J: Job>(ctx: Arc<Ctx<J>>, term: i64) {
-    let _gauge = LeadingGauge::new(ctx.service.metrics.leader_status);
-    let fence = Fence {
-        lease: ctx.lease.clone(),
-        term,
-        holder: ctx.identity.clone(),
+/// Stands for election and works while leading, until `shutdown`. A fenced term steps down:
+/// it releases the Lease and stands again as a new candidate, so a Lease whose term went
+/// backwards (deleted and re-created) climbs past the fence instead of stalling forever.
+async fn elect_and_work<J: Job>(
+    ctx: &Arc<Ctx<J>>,
+    args: &leader::ElectionArgs,
+    view: &std::sync::Mutex<Option<watch::Receiver<leader::LeaderState>>>,
+    shutdown: &CancellationToken,
+) -> Result<(), RunError> {
+    loop {
+        let election = args.to_config(ctx.service.lease)?;
+        let retry_period = election.retry_period;
+        let elector = leader::start(election).await?;
+        info!(
+            identity = elector.identity(),
+            lease = elector.lease_name(),
+            "leader election started"
+        );
+        if let Ok(mut v) = view.lock() {
+            *v = Some(elector.subscribe());
+        }
+        let candidate_is_local = elector.write_deadline().is_none();
+        let candidate = Candidate {
+            identity: elector.identity().to_owned(),
+            lease: elector.lease_name().to_owned(),
+            deadline: match elector.write_deadline() {
+                Some(d) => store::sink::Deadline::from_fn(move || d.valid_until()),
+                None => store::sink::Deadline::none(),
+            },
+        };
+        let fenced = tokio::select! {
+            () = leader::run_while_leading(elector.subscribe(), shutdown.clone(), |lead| {
+                spawn_term(ctx.clone(), candidate.clone(), lead, shutdown.clone())
+            }) => false,
+            () = ctx.step_down.notified() => true,
+        };
+        // Release only after the last term's writes have returned (the lock is held until
+        // then). If they have not returned in time, leave the Lease to expire instead.
+        if tokio::time::timeout(ctx.drain, ctx.state.lock())
+            .await
+            .is_ok()
+        {
+            if let Err(e) = elector.shutdown().await {
+                warn!(error = %redact_text(&e.to_string()), "releasing the Lease failed; it will expire");
+            }
+        } else {
+            warn!("the last cycle did not stop in time; not releasing the Lease (it will expire)");
+            elector.abort();
+        }
+        if !fenced || shutdown.is_cancelled() {
+            return Ok(());
+        }
+        if candidate_is_local {
+            // Without a Lease the term is always 0: standing again cannot pass the fence.
+            error!(
+                "fenced without leader election: a newer term wrote these results; \
+                 not writing until restarted (delete the leader_fence document to reset)"
+            );
+            shutdown.cancelled().await;
+            return Ok(());
+        }
+        warn!("stepped down after a fenced write; standing for election again");
+        tokio::select! {
+            () = tokio::time::sleep(retry_period) => {}
+            () = shutdown.cancelled() => return Ok(()),
+        }
+    }
+}
+
+/// Runs one term's loop as its own task and waits for it. When the term ends this future is
+/// dropped, but the task is not: it stops between writes and ends by itself, holding the
+/// job's lock until its last write has returned.
+async fn spawn_term<J: Job>(
+    ctx: Arc<Ctx<J>>,
+    candidate: Candidate,
+    lead: leader::Leadership,
+    shutdown: CancellationToken,
+) {
+    let work = CancellationToken::new();
+    let watch_work = work.clone();
+    let term_token = lead.token.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = term_token.cancelled() => {}
+            () = shutdown.cancelled() => {}
+        }
+        watch_work.cancel();
+    });
+    let term = Term {
+        fence: Fence {
+            lease: candidate.lease,
+            term: lead.term,
+            holder: candidate.identity,
+            deadline: candidate.deadline,
+        },
+        token: work,
     };
-    let mut state = ctx.state.lock().await;
+    let _ = tokio::spawn(term_loop(ctx, term)).await;
+}
+
+/// Cycles every interval for one term, until its token is cancelled or it is fenced.
+async fn term_loop<J: Job>(ctx: Arc<Ctx<J>>, term: Term) {
+    let mut state = ctx.state.clone().lock_owned().await;
+    if term.token.is_cancelled() {
+        return;
+    }
+    let gauge = LeadingGauge::new(ctx.service.metrics.leader_status);
     loop {
         let started = Instant::now();
-        let outcome = cycle(&ctx, &mut state, &fence).await;
+        let outcome = cycle(&ctx, &mut state, &term).await;
         ctx.service
             .metrics
             .cycle(outcome, started.elapsed().as_secs_f64());
@@ -303,24 +415,33 @@ async fn lead_loop<J: Job>(ctx: Arc<Ctx<J>>, term: i64) {
                 ctx.interval
             }
             Outcome::Fenced => {
-                // A newer term exists; our term is about to end. Never write again under it.
-                std::future::pending::<()>().await;
-                return;
+                // A newer term wrote, or this Lease's terms went backwards: never write again
+                // under this term, and step down so that leadership moves on.
+                ctx.service.metrics.fenced();
+                ctx.step_down.notify_one();
+                break;
             }
+            Outcome::Stopped => break,
             Outcome::SourceError | Outcome::SinkError => {
                 state.failures += 1;
                 let jitter = rand::rng().random_range(0.0..0.2);
                 backoff(state.failures, ctx.retry_min, ctx.interval, jitter)
             }
         };
-        tokio::time::sleep_until((started + wait).into()).await;
+        tokio::select! {
+            () = tokio::time::sleep_until((started + wait).into()) => {}
+            () = term.token.cancelled() => break,
+        }
     }
+    state.job.term_ended();
+    drop(gauge);
 }
 
-/// One cycle under `fence`: the job's, then its outcome counted and logged.
-async fn cycle<J: Job>(ctx: &Ctx<J>, state: &mut LoopState<J>, fence: &Fence) -> Outcome {
+/// One cycle under `term`: the job's, then its outcome counted and logged.
+async fn cycle<J: Job>(ctx: &Ctx<J>, state: &mut LoopState<J>, term: &Term) -> Outcome {
     let now = Utc::now().trunc_subsecs(0);
-    match state.job.cycle(&ctx.stores, fence, now).await {
+    let fence = &term.fence;
+    match state.job.cycle(&ctx.stores, term, now).await {
         Ok(done) => {
             ctx.service.metrics.success(now.timestamp() as f64);
             if state.failures > 0 {
@@ -339,6 +460,17 @@ async fn cycle<J: Job>(ctx: &Ctx<J>, state: &mut LoopState<J>, fence: &Fence) ->
         Err(Failure::Sink(e)) if e.is_fenced() => {
             warn!(term = fence.term, error = %e, "fenced: a newer leader term wrote; stopping this term's cycles");
             Outcome::Fenced
+        }
+        Err(Failure::Sink(e)) if e.ends_term() => {
+            info!(term = fence.term, error = %e, "the term ended during a cycle; it stopped between writes");
+            Outcome::Stopped
+        }
+        Err(Failure::Stopped) => {
+            info!(
+                term = fence.term,
+                "the term ended during a cycle; it stopped between writes"
+            );
+            Outcome::Stopped
         }
         Err(Failure::Sink(e)) => {
             log_failure(ctx, state, "writing MongoDB", &e.to_string());

@@ -32,5 +32,5 @@ pub mod trades;
 
 pub use kline::Kline;
 pub use sink::{Fence, MongoSink, SinkError};
-pub use source::{KlineSource, SourceError};
+pub use source::{FutureRows, KlineSource, ScannedRow, SourceError, Undecodable};
 pub use timeframe::Timeframe;

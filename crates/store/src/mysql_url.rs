@@ -68,7 +68,10 @@ impl MysqlUri {
         if !base.eq_ignore_ascii_case("mysql") && !base.eq_ignore_ascii_case("mariadb") {
             return Err(MysqlUriError::Scheme);
         }
-        let url = url::Url::parse(&format!("mysql://{rest}"))
+        // The userinfo ends at the last `@` (the shared redaction rule), so a password with an
+        // unencoded `/`, `?`, `#` or `@` is read whole and never reaches the URL parser.
+        let parts = runtime::redact::UrlParts::split(rest);
+        let url = url::Url::parse(&format!("mysql://{}", parts.rest))
             .map_err(|e| MysqlUriError::Syntax(e.to_string()))?;
         let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
         let host = url
@@ -99,8 +102,15 @@ impl MysqlUri {
         Ok(MysqlUri {
             host,
             port: url.port().unwrap_or(3306),
-            user: decode(url.username()),
-            password: url.password().map(decode),
+            user: decode(
+                parts
+                    .userinfo
+                    .map_or("", |u| u.split_once(':').map_or(u, |p| p.0)),
+            ),
+            password: parts
+                .userinfo
+                .and_then(|u| u.split_once(':'))
+                .map(|p| decode(p.1)),
             database,
             ssl_mode,
             charset,

@@ -1,20 +1,25 @@
-//! The MongoDB sink: one client, indexes at startup, and upserts fenced by the leader term.
+//! The MongoDB sink: one client, indexes at startup, and writes fenced by the leader term and
+//! bounded by the leader's write deadline.
 //!
-//! Fencing (`leader.md` §9): every write carries `leader_term`. A keyed upsert matches only a
-//! document written by the same or an older term (or by nobody); if a newer term already wrote
-//! the key, the filter matches nothing, the upsert tries to insert the same `_id` again and the
-//! server answers E11000, which we report as [`SinkError::Fenced`]. The fence document
-//! (`leader_fence`, one per Lease) is claimed the same way at the start of every cycle, so a
-//! stale leader stops before its first write. This relies only on behaviour that real MongoDB
-//! and the test server share: conditional upserts and unique `_id`.
+//! Every write is an `update` command whose statements each match
+//! `{_id: key, leader_term: {$lte: term}}`, and every document carries `leader_term`: a key a
+//! newer term wrote is never overwritten (the upsert finds no match, tries to insert the same
+//! `_id` again and the server answers E11000, reported as [`SinkError::Fenced`]). A writer
+//! re-claims the fence document (`leader_fence`, one per Lease) before every batch, so a stale
+//! leader stops at its next batch once a newer term has claimed it. And no operation starts
+//! after the [`Fence`]'s deadline, each carrying `maxTimeMS` = the time left, so none can land
+//! after another replica may have taken over. `docs/fencing.md` argues why this is enough.
+//! All of it is behaviour real MongoDB and the test server share.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use mongodb::bson::{Document, doc};
-use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Collection, Database, IndexModel};
+use tokio::time::Instant;
 
 use crate::bson_safe::{date, sanitize};
 use crate::mongo_url::database_name;
@@ -24,6 +29,10 @@ pub const FENCE_COLLECTION: &str = "leader_fence";
 
 /// MongoDB's duplicate-key error code.
 const DUPLICATE_KEY: i32 = 11_000;
+
+/// How long past an operation's server-side limit the client still waits for the answer (the
+/// server's `MaxTimeMSExpired` reply travelling back), before giving up on it.
+const REPLY_GRACE: Duration = Duration::from_millis(500);
 
 /// A failed write or probe. Messages never contain the URL's password.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +50,12 @@ pub enum SinkError {
         /// Our (stale) term.
         term: i64,
     },
+    /// The write deadline has passed (or the writer no longer leads): nothing was sent.
+    #[error("mongo: {op} not sent: the leader's write deadline has passed")]
+    DeadlinePassed {
+        /// What was to be done.
+        op: &'static str,
+    },
     /// The call did not finish in time.
     #[error("mongo: {op} timed out after {after:?}")]
     Timeout {
@@ -48,6 +63,16 @@ pub enum SinkError {
         op: &'static str,
         /// The limit.
         after: Duration,
+    },
+    /// The server refused a statement of a write (other than a fenced key).
+    #[error("mongo: {op} failed: code {code}: {message}")]
+    Write {
+        /// What was being done.
+        op: &'static str,
+        /// The server's error code (50: `maxTimeMS` expired).
+        code: i32,
+        /// The server's message.
+        message: String,
     },
     /// The server failed the operation or could not be reached.
     #[error("mongo: {op} failed: {source}")]
@@ -65,10 +90,63 @@ impl SinkError {
     pub fn is_fenced(&self) -> bool {
         matches!(self, SinkError::Fenced { .. })
     }
+
+    /// Whether this term may not write any more (fenced, or past its write deadline): stop the
+    /// cycle and keep nothing to replay under this term.
+    pub fn ends_term(&self) -> bool {
+        matches!(
+            self,
+            SinkError::Fenced { .. } | SinkError::DeadlinePassed { .. }
+        )
+    }
+}
+
+/// Until when a writer may write: the leader's `valid_until`, read live before every operation
+/// (it moves forward with every renew). [`Deadline::none`] for writers no Lease bounds
+/// (`dm-auditor once`, `LEADER_ELECTION=disabled`).
+#[derive(Clone, Default)]
+pub struct Deadline(Option<Arc<dyn Fn() -> Option<Instant> + Send + Sync>>);
+
+impl Deadline {
+    /// No deadline.
+    pub fn none() -> Deadline {
+        Deadline(None)
+    }
+
+    /// The deadline `valid_until` reports; `None` from it means "not leading": refuse.
+    pub fn from_fn(valid_until: impl Fn() -> Option<Instant> + Send + Sync + 'static) -> Deadline {
+        Deadline(Some(Arc::new(valid_until)))
+    }
+
+    /// A fixed instant (tests).
+    pub fn at(t: Instant) -> Deadline {
+        Deadline::from_fn(move || Some(t))
+    }
+
+    /// The time left at `now`: `Ok(None)` without a deadline, `Err(())` once it has passed.
+    #[allow(clippy::result_unit_err)]
+    pub fn remaining(&self, now: Instant) -> Result<Option<Duration>, ()> {
+        match &self.0 {
+            None => Ok(None),
+            Some(f) => match f() {
+                Some(t) if t > now => Ok(Some(t - now)),
+                _ => Err(()),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for Deadline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            None => f.write_str("Deadline(none)"),
+            Some(v) => write!(f, "Deadline({:?})", v()),
+        }
+    }
 }
 
 /// The term a writer holds: stamped on every document and checked by every keyed upsert.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Fence {
     /// The Lease name (`data-manager-auditor`): the fence document's `_id`.
     pub lease: String,
@@ -76,6 +154,28 @@ pub struct Fence {
     pub term: i64,
     /// The leader's identity.
     pub holder: String,
+    /// No write is sent after it.
+    pub deadline: Deadline,
+}
+
+impl Fence {
+    /// A fence without a deadline (no Lease bounds the writer).
+    pub fn new(lease: impl Into<String>, term: i64, holder: impl Into<String>) -> Fence {
+        Fence {
+            lease: lease.into(),
+            term,
+            holder: holder.into(),
+            deadline: Deadline::none(),
+        }
+    }
+}
+
+/// One statement of an `update` command.
+struct Statement {
+    filter: Document,
+    update: Document,
+    upsert: bool,
+    multi: bool,
 }
 
 /// The MongoDB database results go to.
@@ -84,14 +184,6 @@ pub struct MongoSink {
     client: Client,
     db: Database,
     timeout: Duration,
-}
-
-fn error_code(e: &mongodb::error::Error) -> Option<i32> {
-    match e.kind.as_ref() {
-        ErrorKind::Write(WriteFailure::WriteError(we)) => Some(we.code),
-        ErrorKind::Command(ce) => Some(ce.code),
-        _ => None,
-    }
 }
 
 impl MongoSink {
@@ -172,51 +264,61 @@ impl MongoSink {
         .map(|_| ())
     }
 
+    /// The `_id`s of the documents of `collection` matching `filter` (a read; no fence).
+    ///
+    /// # Errors
+    /// [`SinkError`] when the query fails.
+    pub async fn ids(
+        &self,
+        collection: &str,
+        filter: Document,
+    ) -> Result<std::collections::HashSet<String>, SinkError> {
+        use futures::TryStreamExt;
+        let find = async {
+            let cursor = self
+                .collection(collection)
+                .find(filter)
+                .projection(doc! { "_id": 1 })
+                .await?;
+            cursor.try_collect::<Vec<Document>>().await
+        };
+        let docs = self.bounded("ids", find).await?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
+            .collect())
+    }
+
     /// Claims the fence document for `fence.term` (`leader.md` §9): succeeds when no newer term
-    /// claimed it. Call it at the start of every cycle.
+    /// claimed it. Call it before every batch of writes.
     ///
     /// # Errors
     /// [`SinkError::Fenced`] when a newer term holds the fence; other [`SinkError`]s on failure.
     pub async fn claim_fence(&self, fence: &Fence, now: DateTime<Utc>) -> Result<(), SinkError> {
-        let filter = doc! { "_id": &fence.lease, "term": { "$lte": fence.term } };
-        let update = doc! { "$set": {
-            "term": fence.term,
-            "holder": &fence.holder,
-            "updated_at": date(now),
-        }};
-        let coll = self.collection(FENCE_COLLECTION);
-        self.fenced_result(
-            self.bounded("claim_fence", coll.update_one(filter, update).upsert(true))
-                .await,
+        let statement = Statement {
+            filter: doc! { "_id": &fence.lease, "term": { "$lte": fence.term } },
+            update: doc! {
+                "$set": { "term": fence.term, "holder": &fence.holder, "updated_at": date(now) },
+                "$currentDate": { "written_at": true },
+            },
+            upsert: true,
+            multi: false,
+        };
+        self.update(
+            "claim_fence",
             FENCE_COLLECTION,
             &fence.lease,
-            fence.term,
+            fence,
+            vec![statement],
         )
-    }
-
-    fn fenced_result<T>(
-        &self,
-        r: Result<T, SinkError>,
-        collection: &str,
-        key: &str,
-        term: i64,
-    ) -> Result<(), SinkError> {
-        match r {
-            Ok(_) => Ok(()),
-            Err(SinkError::Driver { source, .. }) if error_code(&source) == Some(DUPLICATE_KEY) => {
-                Err(SinkError::Fenced {
-                    collection: collection.to_owned(),
-                    key: key.to_owned(),
-                    term,
-                })
-            }
-            Err(e) => Err(e),
-        }
+        .await
+        .map(|_| ())
     }
 
     /// Upserts the document `_id: key` in `collection` under `fence`: `set` is applied on
-    /// every write (with `leader_term` and `leader_identity` added), `set_on_insert` only when
-    /// the document is created. Numbers are made BSON-safe at every depth.
+    /// every write (with `leader_term`, `leader_identity` and the server's `written_at` added),
+    /// `set_on_insert` only when the document is created. Numbers are made BSON-safe at every
+    /// depth.
     ///
     /// # Errors
     /// [`SinkError::Fenced`] when a newer term already wrote the key; other [`SinkError`]s.
@@ -230,29 +332,27 @@ impl MongoSink {
     ) -> Result<(), SinkError> {
         set.insert("leader_term", fence.term);
         set.insert("leader_identity", &fence.holder);
-        let filter = doc! {
-            "_id": key,
-            "$or": [
-                { "leader_term": { "$lte": fence.term } },
-                { "leader_term": { "$exists": false } },
-            ],
+        let mut update = doc! {
+            "$set": sanitize(set),
+            "$currentDate": { "written_at": true },
         };
-        let mut update = doc! { "$set": sanitize(set) };
         if !set_on_insert.is_empty() {
             update.insert("$setOnInsert", sanitize(set_on_insert));
         }
-        let coll = self.collection(collection);
-        self.fenced_result(
-            self.bounded("upsert", coll.update_one(filter, update).upsert(true))
-                .await,
-            collection,
-            key,
-            fence.term,
-        )
+        let statement = Statement {
+            filter: doc! { "_id": key, "leader_term": { "$lte": fence.term } },
+            update,
+            upsert: true,
+            multi: false,
+        };
+        self.update("upsert", collection, key, fence, vec![statement])
+            .await
+            .map(|_| ())
     }
 
     /// `update_many(filter ∧ leader_term ≤ term, {$set: set})`, for bookkeeping over documents
-    /// an older or equal term wrote (e.g. marking findings resolved). Returns the count changed.
+    /// an older or equal term wrote (e.g. marking findings resolved); the documents it changes
+    /// take our term. Returns the count changed.
     ///
     /// # Errors
     /// [`SinkError`] on failure.
@@ -261,18 +361,147 @@ impl MongoSink {
         collection: &str,
         mut filter: Document,
         fence: &Fence,
-        set: Document,
+        mut set: Document,
     ) -> Result<u64, SinkError> {
         filter.insert("leader_term", doc! { "$lte": fence.term });
-        let update = doc! { "$set": sanitize(set) };
-        let coll = self.collection(collection);
-        self.bounded("update_many", coll.update_many(filter, update))
+        set.insert("leader_term", fence.term);
+        set.insert("leader_identity", &fence.holder);
+        let statement = Statement {
+            filter,
+            update: doc! { "$set": sanitize(set), "$currentDate": { "written_at": true } },
+            upsert: false,
+            multi: true,
+        };
+        self.update("update_many", collection, "*", fence, vec![statement])
             .await
-            .map(|r| r.modified_count)
     }
 
+    /// Runs one ordered `update` command of `statements` under `fence`'s deadline: refused
+    /// before sending when the deadline has passed, `maxTimeMS` = the time left (or the call
+    /// timeout, whichever is shorter). Returns the number of documents modified.
+    async fn update(
+        &self,
+        op: &'static str,
+        collection: &str,
+        key: &str,
+        fence: &Fence,
+        statements: Vec<Statement>,
+    ) -> Result<u64, SinkError> {
+        let left = fence
+            .deadline
+            .remaining(Instant::now())
+            .map_err(|()| SinkError::DeadlinePassed { op })?;
+        let server_limit = left.map_or(self.timeout, |l| l.min(self.timeout));
+        let max_time_ms = i64::try_from(server_limit.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        let updates: Vec<Bson> = statements
+            .into_iter()
+            .map(|s| {
+                Bson::Document(doc! {
+                    "q": s.filter, "u": s.update, "upsert": s.upsert, "multi": s.multi,
+                })
+            })
+            .collect();
+        let command = doc! {
+            "update": collection,
+            "updates": updates,
+            "ordered": true,
+            "maxTimeMS": max_time_ms,
+        };
+        let client_limit = left.map_or(self.timeout, |_| server_limit + REPLY_GRACE);
+        let reply = match tokio::time::timeout(client_limit, self.db.run_command(command)).await {
+            Ok(r) => r.map_err(|source| SinkError::Driver { op, source })?,
+            Err(_) => {
+                return Err(SinkError::Timeout {
+                    op,
+                    after: client_limit,
+                });
+            }
+        };
+        write_result(op, collection, key, fence.term, &reply)
+    }
     /// Closes the client's connections.
     pub async fn shutdown(self) {
         self.client.shutdown().await;
+    }
+}
+
+/// Reads an `update` reply: the first write error (E11000 is [`SinkError::Fenced`]), a write
+/// concern error, or the number of documents modified.
+fn write_result(
+    op: &'static str,
+    collection: &str,
+    key: &str,
+    term: i64,
+    reply: &Document,
+) -> Result<u64, SinkError> {
+    let first_error = reply
+        .get_array("writeErrors")
+        .ok()
+        .and_then(|errors| errors.first())
+        .and_then(Bson::as_document)
+        .or_else(|| reply.get_document("writeConcernError").ok());
+    if let Some(e) = first_error {
+        let code = match e.get("code") {
+            Some(Bson::Int32(c)) => *c,
+            Some(Bson::Int64(c)) => i32::try_from(*c).unwrap_or(i32::MAX),
+            Some(Bson::Double(c)) => *c as i32,
+            _ => 0,
+        };
+        if code == DUPLICATE_KEY {
+            return Err(SinkError::Fenced {
+                collection: collection.to_owned(),
+                key: key.to_owned(),
+                term,
+            });
+        }
+        return Err(SinkError::Write {
+            op,
+            code,
+            message: e.get_str("errmsg").unwrap_or("").to_owned(),
+        });
+    }
+    let modified = match reply.get("nModified") {
+        Some(Bson::Int32(n)) => u64::try_from(*n).unwrap_or(0),
+        Some(Bson::Int64(n)) => u64::try_from(*n).unwrap_or(0),
+        Some(Bson::Double(n)) => *n as u64,
+        _ => 0,
+    };
+    Ok(modified)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_key_write_errors_are_fenced_and_others_are_write_errors() {
+        let dup = doc! { "n": 0, "writeErrors": [ { "index": 0, "code": 11000, "errmsg": "E11000" } ], "ok": 1.0 };
+        assert!(
+            write_result("upsert", "c", "k", 3, &dup)
+                .expect_err("dup")
+                .is_fenced()
+        );
+        let slow = doc! { "n": 0, "writeErrors": [ { "index": 0, "code": 50, "errmsg": "operation exceeded time limit" } ], "ok": 1.0 };
+        assert!(matches!(
+            write_result("upsert", "c", "k", 3, &slow),
+            Err(SinkError::Write { code: 50, .. })
+        ));
+        let ok = doc! { "n": 2, "nModified": 2_i32, "ok": 1.0 };
+        assert_eq!(write_result("upsert", "c", "k", 3, &ok).expect("ok"), 2);
+    }
+
+    #[test]
+    fn a_passed_or_absent_deadline_refuses_and_none_is_unbounded() {
+        let now = Instant::now();
+        assert_eq!(Deadline::none().remaining(now), Ok(None));
+        let later = now + Duration::from_secs(2);
+        assert_eq!(
+            Deadline::at(later).remaining(now),
+            Ok(Some(Duration::from_secs(2)))
+        );
+        assert_eq!(Deadline::at(now).remaining(now), Err(()));
+        assert_eq!(Deadline::from_fn(|| None).remaining(now), Err(()));
     }
 }

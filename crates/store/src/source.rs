@@ -23,6 +23,53 @@ const COLUMNS: &str = "`timestamp`, open_time, close_time, `interval`, open_pric
      low_price, close_price, volume, quote_asset_volume, number_of_trades, \
      taker_buy_base_asset_volume, taker_buy_quote_asset_volume, extracted_at, id";
 
+/// The columns a scan reads: a table missing any of them cannot be audited (its status says
+/// which are missing) instead of failing the query for every dataset.
+pub const REQUIRED_COLUMNS: [&str; 16] = [
+    "id",
+    "symbol",
+    "timestamp",
+    "open_time",
+    "close_time",
+    "interval",
+    "open_price",
+    "high_price",
+    "low_price",
+    "close_price",
+    "volume",
+    "quote_asset_volume",
+    "number_of_trades",
+    "taker_buy_base_asset_volume",
+    "taker_buy_quote_asset_volume",
+    "extracted_at",
+];
+
+/// A row that did not decode into a [`Kline`]: a NULL or zero date in a column we need, or a
+/// value out of range. Reported as a finding about that row; the scan carries on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undecodable {
+    /// The row's `id`, when that column itself decoded.
+    pub id: Option<String>,
+    /// The row's `timestamp`, when it decoded (findings are keyed by it).
+    pub timestamp: Option<DateTime<Utc>>,
+    /// The first column that did not decode.
+    pub column: &'static str,
+    /// What was wrong with it (`null or zero date`, or the driver's message).
+    pub reason: String,
+}
+
+/// A scanned row: a candle, or why it is not one.
+pub type ScannedRow = Result<Kline, Undecodable>;
+
+/// Rows opening at or after a given instant (rows from the future).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FutureRows {
+    /// How many.
+    pub count: i64,
+    /// The earliest open time among them.
+    pub first: DateTime<Utc>,
+}
+
 /// A failed read. Messages carry the table but never a URL or password.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -39,17 +86,6 @@ pub enum SourceError {
     Query {
         /// What was being done.
         op: &'static str,
-        /// The driver error.
-        #[source]
-        source: sqlx::Error,
-    },
-    /// A row did not decode into a [`Kline`].
-    #[error("mysql: {table}: column {column} did not decode: {source}")]
-    Decode {
-        /// The table.
-        table: String,
-        /// The column.
-        column: &'static str,
         /// The driver error.
         #[source]
         source: sqlx::Error,
@@ -81,9 +117,10 @@ impl KlineSource {
         KlineSource { pool, timeout }
     }
 
-    /// Closes the pool.
+    /// Closes the pool, waiting at most the call timeout: a connection whose query is still
+    /// blocked on the server (a timed-out read) must not hold the caller up forever.
     pub async fn close(&self) {
-        self.pool.close().await;
+        let _ = tokio::time::timeout(self.timeout, self.pool.close()).await;
     }
 
     pub(crate) async fn bounded<T, F>(&self, op: &'static str, fut: F) -> Result<T, SourceError>
@@ -165,16 +202,79 @@ impl KlineSource {
             .map_err(SourceError::query("symbols"))
     }
 
-    /// The newest row of `symbol` that opened before `before` (C.2 step 4).
+    /// The columns of [`REQUIRED_COLUMNS`] that `klines_<suffix>` lacks (`information_schema`),
+    /// in that order; empty when the table has them all.
     ///
     /// # Errors
-    /// [`SourceError`] when the query fails or the row does not decode.
+    /// [`SourceError`] when the query fails.
+    pub async fn missing_columns(&self, tf: Timeframe) -> Result<Vec<&'static str>, SourceError> {
+        let rows = self
+            .bounded(
+                "missing_columns",
+                sqlx::query(
+                    "SELECT column_name FROM information_schema.columns \
+                     WHERE table_schema = DATABASE() AND table_name = ?",
+                )
+                .bind(tf.table())
+                .fetch_all(&self.pool),
+            )
+            .await?;
+        let present: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>(0).map(|c| c.to_ascii_lowercase()))
+            .collect::<Result<_, _>>()
+            .map_err(SourceError::query("missing_columns"))?;
+        Ok(REQUIRED_COLUMNS
+            .into_iter()
+            .filter(|c| !present.iter().any(|p| p == c))
+            .collect())
+    }
+
+    /// The rows of `symbol` opening at or after `from`: their number and the earliest open
+    /// time, or `None` when there are none. One indexed range probe.
+    ///
+    /// # Errors
+    /// [`SourceError`] when the query fails.
+    pub async fn future_rows(
+        &self,
+        tf: Timeframe,
+        symbol: &str,
+        from: DateTime<Utc>,
+    ) -> Result<Option<FutureRows>, SourceError> {
+        let sql = format!(
+            "SELECT COUNT(*), MIN(`timestamp`) FROM {} WHERE symbol = ? AND `timestamp` >= ?",
+            tf.table()
+        );
+        let row = self
+            .bounded(
+                "future_rows",
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(symbol)
+                    .bind(naive(from))
+                    .fetch_one(&self.pool),
+            )
+            .await?;
+        let count: i64 = row.try_get(0).map_err(SourceError::query("future_rows"))?;
+        let first: Option<NaiveDateTime> = row.try_get(1).ok().flatten();
+        Ok(match (count, first) {
+            (n, Some(first)) if n > 0 => Some(FutureRows {
+                count: n,
+                first: utc(first),
+            }),
+            _ => None,
+        })
+    }
+
+    /// The newest row of `symbol` that opened before `before` (C.2 step 4), decoded or not.
+    ///
+    /// # Errors
+    /// [`SourceError`] when the query fails.
     pub async fn newest_before(
         &self,
         tf: Timeframe,
         symbol: &str,
         before: DateTime<Utc>,
-    ) -> Result<Option<Kline>, SourceError> {
+    ) -> Result<Option<ScannedRow>, SourceError> {
         let table = tf.table();
         let sql = format!(
             "SELECT {COLUMNS} FROM {table} WHERE symbol = ? AND `timestamp` < ? \
@@ -189,22 +289,22 @@ impl KlineSource {
                     .fetch_optional(&self.pool),
             )
             .await?;
-        row.map(|r| decode(&table, &r)).transpose()
+        Ok(row.map(|r| decode(&r)))
     }
 
     /// Streams the rows of `symbol` with `timestamp ∈ [start, end)` in timestamp order into
-    /// `each`, without holding them in memory. Returns the number of rows.
+    /// `each`, without holding them in memory. A row that does not decode is handed over as
+    /// [`Undecodable`] and the scan goes on. Returns the number of rows.
     ///
     /// # Errors
-    /// [`SourceError`] when the query fails, a row does not decode, or no row arrives within
-    /// the timeout.
+    /// [`SourceError`] when the query fails or no row arrives within the timeout.
     pub async fn scan(
         &self,
         tf: Timeframe,
         symbol: &str,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-        mut each: impl FnMut(Kline),
+        mut each: impl FnMut(ScannedRow),
     ) -> Result<u64, SourceError> {
         let table = tf.table();
         let sql = format!(
@@ -218,45 +318,56 @@ impl KlineSource {
         let mut rows = query.fetch(&self.pool);
         let mut n = 0u64;
         while let Some(row) = self.bounded("scan", rows.try_next()).await? {
-            each(decode(&table, &row)?);
+            each(decode(&row));
             n += 1;
         }
         Ok(n)
     }
 }
 
-fn decode(table: &str, row: &MySqlRow) -> Result<Kline, SourceError> {
-    let err = |column: &'static str| {
-        move |source| SourceError::Decode {
-            table: table.to_owned(),
-            column,
-            source,
-        }
-    };
-    let time = |column: &'static str| -> Result<DateTime<Utc>, SourceError> {
-        row.try_get::<NaiveDateTime, _>(column)
-            .map(utc)
-            .map_err(err(column))
-    };
-    let dec = |column: &'static str| -> Result<Decimal, SourceError> {
-        row.try_get::<Decimal, _>(column).map_err(err(column))
-    };
+/// Why a column did not decode: NULL (MySQL also hands a zero date over as NULL) or a value
+/// the type cannot hold.
+fn column<T>(row: &MySqlRow, name: &'static str) -> Result<T, (&'static str, String)>
+where
+    for<'r> T: sqlx::Decode<'r, sqlx::MySql> + sqlx::Type<sqlx::MySql>,
+{
+    match row.try_get::<Option<T>, _>(name) {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err((name, "null or zero date".to_owned())),
+        Err(e) => Err((name, e.to_string())),
+    }
+}
+
+/// Decodes one row; never fails the scan.
+fn decode(row: &MySqlRow) -> ScannedRow {
+    decode_columns(row).map_err(|(column, reason)| Undecodable {
+        id: row.try_get::<Option<String>, _>("id").ok().flatten(),
+        timestamp: row
+            .try_get::<Option<NaiveDateTime>, _>("timestamp")
+            .ok()
+            .flatten()
+            .map(utc),
+        column,
+        reason,
+    })
+}
+
+fn decode_columns(row: &MySqlRow) -> Result<Kline, (&'static str, String)> {
+    let time = |name| column::<NaiveDateTime>(row, name).map(utc);
+    let dec = |name| column::<Decimal>(row, name);
     Ok(Kline {
-        id: row.try_get("id").map_err(err("id"))?,
+        id: column(row, "id")?,
         timestamp: time("timestamp")?,
         open_time: time("open_time")?,
         close_time: time("close_time")?,
-        interval: row.try_get("interval").map_err(err("interval"))?,
+        interval: column(row, "interval")?,
         open: dec("open_price")?,
         high: dec("high_price")?,
         low: dec("low_price")?,
         close: dec("close_price")?,
         volume: dec("volume")?,
         quote_asset_volume: dec("quote_asset_volume")?,
-        number_of_trades: row
-            .try_get::<i32, _>("number_of_trades")
-            .map(i64::from)
-            .map_err(err("number_of_trades"))?,
+        number_of_trades: column::<i32>(row, "number_of_trades").map(i64::from)?,
         taker_buy_base: dec("taker_buy_base_asset_volume")?,
         taker_buy_quote: dec("taker_buy_quote_asset_volume")?,
         extracted_at: time("extracted_at")?,

@@ -3,15 +3,12 @@
 use std::time::Duration;
 
 use mongodb::bson::{Bson, doc};
+use store::sink::Deadline;
 use store::testing::{at, drop_mongo_database, mongo_url};
-use store::{Fence, MongoSink};
+use store::{Fence, MongoSink, SinkError};
 
 fn fence(term: i64) -> Fence {
-    Fence {
-        lease: "data-manager-auditor".into(),
-        term,
-        holder: format!("pod-{term}"),
-    }
+    Fence::new("data-manager-auditor", term, format!("pod-{term}"))
 }
 
 async fn sink(url: &str) -> MongoSink {
@@ -123,5 +120,92 @@ async fn update_many_touches_only_documents_of_older_or_equal_terms() {
         .await
         .expect("update");
     assert_eq!(n, 1);
+    drop_mongo_database(&url).await;
+}
+
+#[tokio::test]
+async fn no_write_is_sent_after_the_deadline_and_each_carries_the_server_write_time() {
+    let url = mongo_url();
+    let s = sink(&url).await;
+    let live = Fence {
+        deadline: Deadline::at(tokio::time::Instant::now() + Duration::from_secs(30)),
+        ..fence(1)
+    };
+    s.upsert_fenced("c", "a", &live, doc! { "v": 1 }, doc! {})
+        .await
+        .expect("inside the deadline");
+    let expired = Fence {
+        deadline: Deadline::at(tokio::time::Instant::now()),
+        ..fence(1)
+    };
+    let err = s
+        .upsert_fenced("c", "b", &expired, doc! { "v": 1 }, doc! {})
+        .await
+        .expect_err("past the deadline");
+    assert!(matches!(err, SinkError::DeadlinePassed { .. }), "{err}");
+    assert!(err.ends_term() && !err.is_fenced());
+    let not_leading = Fence {
+        deadline: Deadline::from_fn(|| None),
+        ..fence(1)
+    };
+    let err = s
+        .claim_fence(&not_leading, at(2025, 1, 1, 0, 0, 0))
+        .await
+        .expect_err("not leading");
+    assert!(matches!(err, SinkError::DeadlinePassed { .. }), "{err}");
+    let coll = s.collection("c");
+    assert_eq!(coll.count_documents(doc! {}).await.expect("count"), 1);
+    let d = coll.find_one(doc! {}).await.expect("find").expect("doc");
+    assert!(
+        matches!(d.get("written_at"), Some(Bson::DateTime(_))),
+        "{d}"
+    );
+    assert_eq!(
+        s.collection("leader_fence")
+            .count_documents(doc! {})
+            .await
+            .expect("count"),
+        0
+    );
+    drop_mongo_database(&url).await;
+}
+
+#[tokio::test]
+async fn resolving_takes_the_resolvers_term_so_an_older_term_cannot_undo_it() {
+    let url = mongo_url();
+    let s = sink(&url).await;
+    s.upsert_fenced(
+        "c",
+        "a",
+        &fence(1),
+        doc! { "k": "x", "resolved": false },
+        doc! {},
+    )
+    .await
+    .expect("a");
+    let n = s
+        .update_many_fenced("c", doc! { "k": "x" }, &fence(2), doc! { "resolved": true })
+        .await
+        .expect("update");
+    assert_eq!(n, 1);
+    let err = s
+        .upsert_fenced(
+            "c",
+            "a",
+            &fence(1),
+            doc! { "k": "x", "resolved": false },
+            doc! {},
+        )
+        .await
+        .expect_err("term 1 may not roll term 2's resolution back");
+    assert!(err.is_fenced(), "{err}");
+    let d = s
+        .collection("c")
+        .find_one(doc! {})
+        .await
+        .expect("find")
+        .expect("doc");
+    assert_eq!(d.get_bool("resolved").ok(), Some(true));
+    assert_eq!(d.get_i64("leader_term").ok(), Some(2));
     drop_mongo_database(&url).await;
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use rust_decimal::Decimal;
+use sqlx::{AssertSqlSafe, Executor};
 use store::testing::{MariaDb, at, candle};
 use store::{KlineSource, SourceError, Timeframe};
 
@@ -40,7 +41,7 @@ async fn scan_reads_the_half_open_window_in_order_with_exact_decimals() {
             at(2025, 10, 21, 1, 0, 0),
             at(2025, 10, 21, 4, 0, 0),
             |k| {
-                seen.push(k);
+                seen.push(k.expect("decodes"));
             },
         )
         .await
@@ -73,7 +74,8 @@ async fn scan_reads_the_half_open_window_in_order_with_exact_decimals() {
         .newest_before(tf, "BTCUSDT", at(2025, 10, 21, 4, 0, 0))
         .await
         .expect("newest_before")
-        .expect("a row");
+        .expect("a row")
+        .expect("decodes");
     assert_eq!(before.open_time, at(2025, 10, 21, 3, 0, 0));
     assert!(
         src.newest_before(tf, "BTCUSDT", at(2025, 10, 21, 0, 0, 0))
@@ -135,4 +137,114 @@ async fn unreachable_server_fails_fast_without_leaking_the_password() {
     ));
     let text = format!("{err} {err:?}");
     assert!(!text.contains("s3cr3t-pw"), "{text}");
+}
+
+/// Runs statements on one connection (session settings apply to the ones after them).
+async fn exec(db: &MariaDb, statements: &[String]) {
+    let mut conn = db.pool.acquire().await.expect("connection");
+    for sql in statements {
+        conn.execute(AssertSqlSafe(sql.clone())).await.expect(sql);
+    }
+}
+
+#[tokio::test]
+async fn null_and_zero_date_rows_are_reported_by_column_and_the_scan_goes_on() {
+    let db = MariaDb::create().await;
+    let tf = h1();
+    let rows: Vec<_> = (0..4)
+        .map(|h| candle("BTCUSDT", tf, at(2025, 10, 21, h, 0, 0)))
+        .collect();
+    db.insert(tf, "BTCUSDT", &rows).await;
+    exec(
+        &db,
+        &[
+            "ALTER TABLE klines_h1 MODIFY close_price DECIMAL(20,8) NULL".into(),
+            "SET SESSION sql_mode = ''".into(),
+            format!(
+                "UPDATE klines_h1 SET close_price = NULL WHERE id = '{}'",
+                rows[1].id
+            ),
+            format!(
+                "UPDATE klines_h1 SET extracted_at = '0000-00-00 00:00:00' WHERE id = '{}'",
+                rows[2].id
+            ),
+        ],
+    )
+    .await;
+    let src = source(&db);
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    let n = src
+        .scan(
+            tf,
+            "BTCUSDT",
+            at(2025, 10, 21, 0, 0, 0),
+            at(2025, 10, 22, 0, 0, 0),
+            |r| match r {
+                Ok(k) => good.push(k.id),
+                Err(u) => bad.push((u.id, u.column, u.timestamp)),
+            },
+        )
+        .await
+        .expect("the scan survives bad rows");
+    assert_eq!(n, 4);
+    assert_eq!(good, [rows[0].id.clone(), rows[3].id.clone()]);
+    assert_eq!(
+        bad,
+        [
+            (
+                Some(rows[1].id.clone()),
+                "close_price",
+                Some(rows[1].timestamp)
+            ),
+            (
+                Some(rows[2].id.clone()),
+                "extracted_at",
+                Some(rows[2].timestamp)
+            ),
+        ]
+    );
+    let prev = src
+        .newest_before(tf, "BTCUSDT", at(2025, 10, 21, 3, 0, 0))
+        .await
+        .expect("query")
+        .expect("a row");
+    assert_eq!(prev.expect_err("undecodable").column, "extracted_at");
+}
+
+#[tokio::test]
+async fn missing_columns_are_named_and_future_rows_counted() {
+    let db = MariaDb::create().await;
+    let src = source(&db);
+    let m5: Timeframe = "5m".parse().expect("5m");
+    assert_eq!(
+        src.missing_columns(m5).await.expect("query"),
+        Vec::<&str>::new()
+    );
+    exec(
+        &db,
+        &["ALTER TABLE klines_h1 DROP COLUMN quote_asset_volume".into()],
+    )
+    .await;
+    assert_eq!(
+        src.missing_columns(h1()).await.expect("query"),
+        ["quote_asset_volume"]
+    );
+
+    let rows: Vec<_> = (3..6)
+        .map(|h| candle("ETHUSDT", m5, at(2025, 10, 21, h, 0, 0)))
+        .collect();
+    db.insert(m5, "ETHUSDT", &rows).await;
+    let future = src
+        .future_rows(m5, "ETHUSDT", at(2025, 10, 21, 4, 0, 0))
+        .await
+        .expect("query")
+        .expect("two rows");
+    assert_eq!((future.count, future.first), (2, at(2025, 10, 21, 4, 0, 0)));
+    assert!(
+        src.future_rows(m5, "ETHUSDT", at(2025, 10, 21, 6, 0, 0))
+            .await
+            .expect("query")
+            .is_none()
+    );
 }

@@ -269,7 +269,8 @@ fn each_bad_row_counts_once_and_caps_apply_to_findings_only() {
         rows,
     );
     assert_eq!(r.counts.invalid_rows, 2);
-    assert_eq!(kinds(&r), [Check::OhlcViolation, Check::BadPrice]);
+    // The newest findings are kept: the oldest (row 3's ohlc_violation) gives way.
+    assert_eq!(kinds(&r), [Check::BadPrice, Check::PartialCandle]);
     assert_eq!(r.row_findings_suppressed, 1);
     assert_eq!(r.status, Status::Critical);
     assert!(close(r.scores.expect("s").consistency, 90.0));
@@ -314,4 +315,38 @@ fn informational_reports_carry_one_info_finding_and_no_scores() {
         r.findings[0].key("SOLUSDT", "1m"),
         "SOLUSDT|1m|table_missing"
     );
+}
+
+#[test]
+fn the_row_cap_keeps_stored_keys_and_the_newest_new_rows() {
+    let from = at(2025, 10, 21, 1, 0, 0);
+    let mut rows = hourly(from, 6);
+    for r in &mut rows {
+        r.extracted_at = r.open_time; // partial_candle on every row
+    }
+    let p = Params {
+        max_row_findings: 2,
+        ..params(at(2025, 10, 21, 12, 0, 0))
+    };
+    let stored_key = format!("BTCUSDT|1h|partial_candle|{}", rfc3339(from));
+    let mut a =
+        DatasetAudit::new("BTCUSDT", p, None).with_stored([stored_key].into_iter().collect());
+    for r in rows {
+        a.push(r);
+    }
+    let r = a.finish();
+    let partial: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.check == Check::PartialCandle)
+        .map(|f| f.start.expect("open time"))
+        .collect();
+    // The stored oldest row, then the two newest; 01:00 is kept although it is the oldest.
+    assert_eq!(
+        partial,
+        [from, from + Duration::hours(4), from + Duration::hours(5)]
+    );
+    assert_eq!(r.row_findings_suppressed, 3);
+    assert!(r.stored_keys_known);
+    assert_eq!(r.counts.invalid_rows, 6, "counts stay exact");
 }

@@ -1,13 +1,14 @@
 //! One cycle's trades reads: per symbol, the reference candles, one streaming scan of the
-//! trades window and the id-range probe; once per cycle, the clamped-id probe. A failed read
-//! makes that dataset `read_error` and never stops the others or the klines audit.
+//! trades window and the id-range probe; once per cycle, the clamped-id probe. A read that
+//! fails twice makes that dataset `read_error` and never stops the others or the klines audit.
 
 use chrono::{DateTime, Duration, Utc};
 use store::trades::TRADES_TABLE;
 use store::{KlineSource, SourceError};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{Settings, Symbols, default_max_lag};
-use crate::cycle::ANY_SYMBOL;
+use crate::cycle::{ANY_SYMBOL, READ_ATTEMPTS, RETRY_PAUSE, read_failed};
 use crate::trades::reconcile::{
     Probes, Reference, TradesAudit, TradesParams, TradesReport, TradesStatus,
 };
@@ -27,25 +28,43 @@ pub fn params(settings: &Settings, now: DateTime<Utc>) -> TradesParams {
     }
 }
 
-/// Audits every trades dataset of `settings` at `now` (none when `AUDIT_TRADES` is off).
-/// Never fails: a read error is the affected datasets' status.
+/// Audits every trades dataset of `settings` at `now` (none when `AUDIT_TRADES` is off),
+/// stopping early (with the reports so far) once `stop` is cancelled. Isolated per dataset
+/// like the klines datasets: a read that fails twice while the server still answers becomes
+/// that dataset's `read_error` report, and the other datasets carry on.
+///
+/// # Errors
+/// [`SourceError`] when MySQL itself does not answer after a failed read: the cycle fails as a
+/// whole and is retried, as for the klines datasets.
 pub async fn audit_all(
     source: &KlineSource,
     settings: &Settings,
     now: DateTime<Utc>,
-) -> Vec<TradesReport> {
+    stop: &CancellationToken,
+) -> Result<Vec<TradesReport>, SourceError> {
     if !settings.trades.enabled {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let p = params(settings, now);
     let symbols = match symbols(source, settings, p).await {
         Ok(s) => s,
-        Err(e) => return vec![read_error(ANY_SYMBOL, p, &e)],
+        Err(e) => {
+            return Ok(vec![read_error(
+                ANY_SYMBOL,
+                p,
+                read_failed(source, e).await?,
+            )]);
+        }
     };
-    let tables = tables_present(source, p).await;
-    let (trades_ok, reference_ok) = match tables {
+    let (trades_ok, reference_ok) = match tables_present(source, p).await {
         Ok(t) => t,
-        Err(e) => return symbols.iter().map(|s| read_error(s, p, &e)).collect(),
+        Err(e) => {
+            let text = read_failed(source, e).await?;
+            return Ok(symbols
+                .iter()
+                .map(|s| read_error(s, p, text.clone()))
+                .collect());
+        }
     };
     let missing = if !trades_ok {
         Some(format!("table {TRADES_TABLE} does not exist"))
@@ -58,23 +77,49 @@ pub async fn audit_all(
         None
     };
     if let Some(details) = missing {
-        return symbols
+        return Ok(symbols
             .iter()
             .map(|s| TradesReport::informational(s, p, TradesStatus::TableMissing, details.clone()))
-            .collect();
+            .collect());
     }
-    let clamped = source.clamped_trade().await;
+    let clamped = match source.clamped_trade().await {
+        Ok(holder) => Ok(holder),
+        Err(e) => Err(read_failed(source, e).await?),
+    };
     let mut reports = Vec::with_capacity(symbols.len());
     for symbol in &symbols {
-        let report = match &clamped {
-            Ok(holder) => audit_one(source, symbol, p, holder.clone())
-                .await
-                .unwrap_or_else(|e| read_error(symbol, p, &e)),
-            Err(e) => read_error(symbol, p, e),
-        };
-        reports.push(report);
+        if stop.is_cancelled() {
+            break;
+        }
+        reports.push(match &clamped {
+            Ok(holder) => audit_with_retry(source, symbol, p, holder).await?,
+            Err(text) => read_error(symbol, p, text.clone()),
+        });
     }
-    reports
+    Ok(reports)
+}
+
+/// Audits one symbol, trying its reads twice; a symbol that still fails while the server
+/// answers is reported as `read_error`.
+async fn audit_with_retry(
+    source: &KlineSource,
+    symbol: &str,
+    p: TradesParams,
+    clamped_holder: &Option<(String, String)>,
+) -> Result<TradesReport, SourceError> {
+    let mut attempt = 1;
+    loop {
+        match audit_one(source, symbol, p, clamped_holder.clone()).await {
+            Ok(r) => return Ok(r),
+            Err(e) if attempt >= READ_ATTEMPTS => {
+                return Ok(read_error(symbol, p, read_failed(source, e).await?));
+            }
+            Err(_) => {
+                attempt += 1;
+                tokio::time::sleep(RETRY_PAUSE).await;
+            }
+        }
+    }
 }
 
 /// The configured symbols, or with `AUDIT_SYMBOLS=auto` those of the reference table.
@@ -102,8 +147,9 @@ async fn tables_present(
     ))
 }
 
-fn read_error(symbol: &str, p: TradesParams, e: &SourceError) -> TradesReport {
-    TradesReport::informational(symbol, p, TradesStatus::ReadError, e.to_string())
+/// `text` is already redacted ([`read_failed`]).
+fn read_error(symbol: &str, p: TradesParams, text: String) -> TradesReport {
+    TradesReport::informational(symbol, p, TradesStatus::ReadError, text)
 }
 
 /// Audits one symbol whose tables exist.
@@ -125,16 +171,20 @@ pub async fn audit_one(
         ));
     }
     let mut candles = Vec::with_capacity(p.candles());
+    // A reference row that does not decode leaves its candle without a reference (its trades
+    // count as unreferenced); the klines dataset reports the row as `undecodable_row`.
     source
-        .scan(p.reference, symbol, p.start(), p.end(), |k| {
-            candles.push((
-                k.open_time,
-                Reference {
-                    trades: k.number_of_trades,
-                    volume: k.volume,
-                    quote_volume: k.quote_asset_volume,
-                },
-            ));
+        .scan(p.reference, symbol, p.start(), p.end(), |row| {
+            if let Ok(k) = row {
+                candles.push((
+                    k.open_time,
+                    Reference {
+                        trades: k.number_of_trades,
+                        volume: k.volume,
+                        quote_volume: k.quote_asset_volume,
+                    },
+                ));
+            }
         })
         .await?;
     let mut audit = TradesAudit::new(symbol, p, candles);

@@ -2,22 +2,25 @@
 //! (`health_metrics` per dataset per cycle, upserted `audit_logs` per finding, same keys with
 //! timeframe `trades`), and their fenced write through the same sink. Documents are pure.
 
+use chrono::{DateTime, Utc};
 use mongodb::bson::{Bson, Document, doc};
 use store::bson_safe::{date, double};
 use store::trades::TRADES_TABLE;
-use store::{Fence, MongoSink, SinkError};
+use store::{Fence, MongoSink};
+use tokio_util::sync::CancellationToken;
 
 use crate::documents::{AUDIT_LOGS, HEALTH_METRICS};
 use crate::finding::{Check, Finding, rfc3339};
 use crate::trades::reconcile::TradesReport;
-use crate::write::Written;
+use crate::write::{WriteError, Written};
 
 /// The timeframe label of every trades dataset.
 pub const TRADES_TIMEFRAME: &str = "trades";
 
 /// The kinds a trades dataset can report, all dataset-level.
-pub const KINDS: [Check; 10] = [
+pub const KINDS: [Check; 11] = [
     Check::NoData,
+    Check::ReadError,
     Check::NotExtracted,
     Check::TableMissing,
     Check::TradesMissing,
@@ -112,20 +115,33 @@ pub fn unresolved_filter(r: &TradesReport) -> Option<Document> {
     })
 }
 
-/// Upserts the trades reports' findings and health documents and resolves findings not seen
-/// again, each write fenced by `fence` like the klines datasets' (the caller has claimed it).
+/// Writes the trades reports exactly as [`crate::write::write_reports`] writes the klines
+/// reports: per dataset (one batch) re-claims the fence, upserts the findings, resolves the
+/// findings not seen again and upserts the health document, every write fenced and bounded by
+/// the write deadline, stopping between writes once `stop` is cancelled.
 ///
 /// # Errors
-/// [`SinkError::Fenced`] when a newer term wrote; other [`SinkError`]s on failure.
+/// [`WriteError::Sink`] ([`store::SinkError::Fenced`] when a newer term wrote or claimed the
+/// fence, [`store::SinkError::DeadlinePassed`] after the write deadline);
+/// [`WriteError::Stopped`] when `stop` was cancelled.
 pub async fn write_reports(
     sink: &MongoSink,
     fence: &Fence,
     reports: &[TradesReport],
     run_id: &str,
-) -> Result<Written, SinkError> {
+    now: DateTime<Utc>,
+    stop: &CancellationToken,
+) -> Result<Written, WriteError> {
     let mut w = Written::default();
     for r in reports {
+        if stop.is_cancelled() {
+            return Err(WriteError::Stopped);
+        }
+        sink.claim_fence(fence, now).await?;
         for f in &r.findings {
+            if stop.is_cancelled() {
+                return Err(WriteError::Stopped);
+            }
             let (set, on_insert) = finding_doc(r, f, run_id);
             let key = f.key(&r.symbol, TRADES_TIMEFRAME);
             sink.upsert_fenced(AUDIT_LOGS, &key, fence, set, on_insert)

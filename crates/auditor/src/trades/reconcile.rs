@@ -163,7 +163,7 @@ pub struct TradesReport {
 
 impl TradesReport {
     /// A dataset that could not be audited: `table_missing`, `not_extracted` (with one `info`
-    /// finding) or `read_error` (with the error text).
+    /// finding) or `read_error` (with one `medium` `read_error` finding and the error text).
     pub fn informational(
         symbol: &str,
         params: TradesParams,
@@ -186,6 +186,15 @@ impl TradesReport {
                     details,
                 )],
                 None,
+            ),
+            // Like a klines dataset's read error: one `medium` finding, and the text.
+            TradesStatus::ReadError => (
+                vec![Finding::dataset(
+                    Check::ReadError,
+                    Severity::Medium,
+                    details.clone(),
+                )],
+                Some(details),
             ),
             _ => (Vec::new(), Some(details)),
         };

@@ -25,6 +25,7 @@ pub fn unique_subject(test: &str) -> String {
 /// A nats-server process this test owns (so it can kill and restart it).
 pub struct NatsServer {
     pub port: u16,
+    args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -44,8 +45,14 @@ fn nats_server_binary() -> PathBuf {
 
 impl NatsServer {
     pub fn start() -> NatsServer {
+        NatsServer::start_with(&[])
+    }
+
+    /// A server with extra command-line arguments (e.g. `--user u --pass p`, `--auth TOKEN`).
+    pub fn start_with(args: &[&str]) -> NatsServer {
         let mut s = NatsServer {
             port: free_port(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
             child: None,
         };
         s.restart();
@@ -60,6 +67,7 @@ impl NatsServer {
     pub fn restart(&mut self) {
         let child = Command::new(nats_server_binary())
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

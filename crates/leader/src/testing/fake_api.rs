@@ -1,12 +1,19 @@
 //! An in-process fake of the Kubernetes API server's Lease routes (`leader.md` §12.2).
 //!
-//! It speaks the real REST protocol (routes, `Status` error bodies, `resourceVersion`
-//! preconditions, create-on-update) so a real `kube::Client` can drive it, and it has fault knobs
+//! It speaks the real REST protocol (routes, `Status` error bodies, `resourceVersion` and UID
+//! preconditions, create-on-update, bearer tokens and RBAC rules, namespaces, `MicroTime`
+//! precision, spec validation), each checked against a real kube-apiserver by `make test-k8s`,
+//! so a real `kube::Client` can drive it, and it has fault knobs
 //! that can be turned while a test runs, each optionally limited to one elector (told apart by
 //! the `x-elector` header a test adds to each client; requests without it, e.g. from a spawned
 //! binary configured by [`FakeApi::write_kubeconfig`], only see the everyone-knobs).
 
-use std::collections::HashMap;
+#![allow(
+    clippy::result_large_err,
+    reason = "a refused request's error is the HTTP response itself; test-only, never hot"
+)]
+
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,11 +28,15 @@ use axum::routing::{get, post};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::PolicyRule;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+use super::rules::{self, GROUP, User};
 
 /// What a partitioned elector experiences.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +101,56 @@ pub struct Entry {
 #[derive(Default)]
 struct Store {
     leases: HashMap<(String, String), Lease>,
+    namespaces: HashSet<String>,
+    /// Bearer token → user. A request without a known token gets 401.
+    users: HashMap<String, User>,
+}
+
+impl Store {
+    /// What a create (by POST or by PUT) must pass: the namespace exists, the spec is valid.
+    fn admit(
+        &self,
+        ns: &str,
+        name: &str,
+        lease: &Lease,
+    ) -> Result<(), (u16, Option<LeaseSpec>, Response)> {
+        if !self.namespaces.contains(ns) {
+            return Err((404, None, namespace_not_found(ns)));
+        }
+        invalid(name, lease).map_or(Ok(()), Err)
+    }
+}
+
+/// The 422 for a spec the server's validation rejects, if it does.
+fn invalid(name: &str, lease: &Lease) -> Option<(u16, Option<LeaseSpec>, Response)> {
+    let errors = rules::spec_errors(lease.spec.as_ref());
+    if errors.is_empty() {
+        return None;
+    }
+    let causes: Vec<serde_json::Value> = errors
+        .iter()
+        .map(|(field, value, why)| {
+            serde_json::json!({
+                "reason": "FieldValueInvalid",
+                "message": format!("Invalid value: {value}: {why}"),
+                "field": field,
+            })
+        })
+        .collect();
+    let details =
+        serde_json::json!({"name": name, "group": GROUP, "kind": "Lease", "causes": causes});
+    let msg = rules::invalid_message(name, &errors);
+    Some((422, None, status(422, "Invalid", &msg, Some(details), None)))
+}
+
+/// Parses a Lease body as the server does: `MicroTime`s need six fractional digits.
+fn decode(body: &[u8]) -> Result<Lease, Response> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| bad_request(&e.to_string()))?;
+    if let Some(msg) = rules::micro_time_error(&value) {
+        return Err(bad_request(&msg));
+    }
+    serde_json::from_value(value).map_err(|e| bad_request(&e.to_string()))
 }
 
 struct Shared {
@@ -111,6 +172,7 @@ struct ConnKill(CancellationToken);
 /// The running fake. Stops accepting when dropped.
 pub struct FakeApi {
     addr: SocketAddr,
+    admin_token: String,
     shared: Arc<Shared>,
     stop: CancellationToken,
 }
@@ -127,8 +189,18 @@ impl FakeApi {
     /// # Panics
     /// If no local port can be bound, or outside a tokio runtime (it spawns the accept loop).
     pub async fn start() -> Self {
+        let admin_token = format!("admin-{}", uuid::Uuid::new_v4().simple());
+        let mut store = Store::default();
+        store.namespaces.insert("default".to_owned());
+        store.users.insert(
+            admin_token.clone(),
+            User {
+                name: "admin".to_owned(),
+                rules: None,
+            },
+        );
         let shared = Arc::new(Shared {
-            store: Mutex::new(Store::default()),
+            store: Mutex::new(store),
             faults: Mutex::new(Faults::default()),
             log: Mutex::new(Vec::new()),
             // Opaque and not small: clients must not assume anything about it.
@@ -143,6 +215,8 @@ impl FakeApi {
                 "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases",
                 post(post_lease),
             )
+            .route("/api/v1/namespaces", post(post_namespace))
+            .route("/api/v1/namespaces/{ns}", get(get_namespace))
             .with_state(shared.clone());
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -150,7 +224,44 @@ impl FakeApi {
         let addr = listener.local_addr().expect("local addr");
         let stop = CancellationToken::new();
         tokio::spawn(accept_loop(listener, router, stop.clone()));
-        Self { addr, shared, stop }
+        Self {
+            addr,
+            admin_token,
+            shared,
+            stop,
+        }
+    }
+
+    /// The token of the fake's administrator, allowed everything (like `system:masters`).
+    /// Every request needs a known bearer token; without one the fake answers 401.
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
+    /// Creates namespace `ns` (idempotent). Only `default` exists at start, as on a fresh
+    /// cluster; a Lease in a missing namespace cannot be created (404).
+    pub fn create_namespace(&self, ns: &str) {
+        lock(&self.shared.store).namespaces.insert(ns.to_owned());
+    }
+
+    /// Adds a user authenticated by `token`, with no permissions until [`bind`](Self::bind).
+    pub fn add_user(&self, token: &str, name: &str) {
+        lock(&self.shared.store).users.insert(
+            token.to_owned(),
+            User {
+                name: name.to_owned(),
+                rules: Some(Vec::new()),
+            },
+        );
+    }
+
+    /// Grants `token`'s user the Lease permissions of `rules` in `namespace`, as a Role bound
+    /// by a RoleBinding would. Unknown tokens are ignored.
+    pub fn bind(&self, token: &str, namespace: &str, rules: &[PolicyRule]) {
+        let mut store = lock(&self.shared.store);
+        if let Some(granted) = store.users.get_mut(token).and_then(|u| u.rules.as_mut()) {
+            granted.extend(rules.iter().map(|r| (namespace.to_owned(), r.clone())));
+        }
     }
 
     /// The server's base URL, `http://127.0.0.1:<port>`.
@@ -159,12 +270,13 @@ impl FakeApi {
     }
 
     /// A kubeconfig (YAML) whose current context points at this server over plain HTTP, with
-    /// no credentials and `namespace` as the default namespace.
+    /// the admin token and `namespace` as the default namespace, which it creates.
     ///
     /// kube's `Config::infer()` (what [`crate::start`] uses) reads it when `KUBECONFIG` names
     /// it. A kubeconfig-based config also takes `HTTPS_PROXY`/`https_proxy` from the
     /// environment (`leader.md` §7 pitfall 7), so start such a process without them.
     pub fn kubeconfig(&self, namespace: &str) -> String {
+        self.create_namespace(namespace);
         format!(
             "apiVersion: v1
 kind: Config
@@ -174,7 +286,8 @@ clusters:
       server: {url}
 users:
   - name: fake
-    user: {{}}
+    user:
+      token: {token}
 contexts:
   - name: fake
     context:
@@ -185,6 +298,7 @@ current-context: fake
 preferences: {{}}
 ",
             url = self.url(),
+            token = self.admin_token,
         )
     }
 
@@ -348,6 +462,51 @@ async fn post_lease(
     handle(&s, &kill, Method::POST, ns, None, &headers, body).await
 }
 
+async fn post_namespace(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err((_, r)) = s.authenticate_admin(&headers) {
+        return r;
+    }
+    let Some(name) = serde_json::from_slice::<Namespace>(&body)
+        .ok()
+        .and_then(|n| n.metadata.name)
+    else {
+        return bad_request("a Namespace with a name is required");
+    };
+    let mut store = lock(&s.store);
+    if !store.namespaces.insert(name.clone()) {
+        let msg = format!("namespaces \"{name}\" already exists");
+        return status(
+            409,
+            "AlreadyExists",
+            &msg,
+            Some(namespace_details(&name)),
+            None,
+        );
+    }
+    json_response(201, &namespace(&name))
+}
+
+async fn get_namespace(
+    State(s): State<Arc<Shared>>,
+    Path(ns): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err((_, r)) = s.authenticate_admin(&headers) {
+        return r;
+    }
+    if lock(&s.store).namespaces.contains(&ns) {
+        json_response(200, &namespace(&ns))
+    } else {
+        namespace_not_found(&ns)
+    }
+}
+
+fn namespace(name: &str) -> Namespace {
+    let mut ns = Namespace::default();
+    ns.metadata.name = Some(name.to_owned());
+    ns
+}
+
 async fn handle(
     s: &Shared,
     kill: &ConnKill,
@@ -409,6 +568,9 @@ async fn handle(
         return s.logged(method, elector, code, None, r);
     }
 
+    if let Err((code, r)) = s.authorize(&method, &ns, name.as_deref(), headers) {
+        return s.logged(method, elector, code, None, r);
+    }
     let (code, committed, response) = s.apply(&method, &ns, name.as_deref(), &body);
     if commit_504 && committed.is_some() {
         let r = status_response(
@@ -447,6 +609,54 @@ impl Shared {
         response
     }
 
+    /// The user of the request's bearer token: 401 without a known one, as with anonymous
+    /// authentication off.
+    fn authenticate(&self, headers: &HeaderMap) -> Result<User, (u16, Response)> {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        token
+            .and_then(|t| lock(&self.store).users.get(t).cloned())
+            .ok_or_else(|| (401, status(401, "Unauthorized", "Unauthorized", None, None)))
+    }
+
+    /// Namespaces are the administrator's business only, here.
+    fn authenticate_admin(&self, headers: &HeaderMap) -> Result<(), (u16, Response)> {
+        let user = self.authenticate(headers)?;
+        if user.rules.is_none() {
+            return Ok(());
+        }
+        let msg = format!(
+            "namespaces is forbidden: User \"{}\" cannot manage resource \"namespaces\" in API group \"\" at the cluster scope",
+            user.name
+        );
+        Err((403, status(403, "Forbidden", &msg, None, None)))
+    }
+
+    /// Authentication, then RBAC on the request's verb, namespace and Lease name.
+    fn authorize(
+        &self,
+        method: &Method,
+        ns: &str,
+        name: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Result<(), (u16, Response)> {
+        let user = self.authenticate(headers)?;
+        let verb = match *method {
+            Method::GET => "get",
+            Method::POST => "create",
+            Method::PUT => "update",
+            Method::DELETE => "delete",
+            _ => "unknown",
+        };
+        if user.may(verb, ns, name) {
+            return Ok(());
+        }
+        let msg = rules::forbidden_message(&user.name, verb, ns, name);
+        Err((403, status_response(403, "Forbidden", &msg, name, None)))
+    }
+
     fn next_rv(&self) -> String {
         self.next_rv.fetch_add(1, Ordering::SeqCst).to_string()
     }
@@ -461,52 +671,38 @@ impl Shared {
     ) -> (u16, Option<LeaseSpec>, Response) {
         let mut store = lock(&self.store);
         let key = |n: &str| (ns.to_owned(), n.to_owned());
-        let parse = |body: &[u8]| serde_json::from_slice::<Lease>(body);
         match (method.clone(), name) {
             (Method::GET, Some(name)) => match store.leases.get(&key(name)) {
                 Some(lease) => (200, None, json_response(200, lease)),
                 None => (404, None, not_found(name)),
             },
             (Method::DELETE, Some(name)) => match store.leases.remove(&key(name)) {
-                Some(_) => {
-                    let status = serde_json::json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success","details":{"name":name,"group":"coordination.k8s.io","kind":"leases"}});
+                Some(gone) => {
+                    let uid = gone.metadata.uid.unwrap_or_default();
+                    let status = serde_json::json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success","details":{"name":name,"group":GROUP,"kind":"leases","uid":uid}});
                     (200, None, json_response(200, &status))
                 }
                 None => (404, None, not_found(name)),
             },
             (Method::POST, None) => {
-                let mut lease = match parse(body) {
+                let mut lease = match decode(body) {
                     Ok(l) => l,
-                    Err(e) => return (400, None, bad_request(&e.to_string())),
+                    Err(r) => return (400, None, r),
                 };
                 let Some(name) = lease.metadata.name.clone().filter(|n| !n.is_empty()) else {
-                    return (
-                        422,
-                        None,
-                        status_response(
-                            422,
-                            "Invalid",
-                            "Lease.coordination.k8s.io \"\" is invalid: metadata.name: Required value: name or generateName is required",
-                            None,
-                            None,
-                        ),
-                    );
+                    let msg = "Lease.coordination.k8s.io \"\" is invalid: metadata.name: Required value: name or generateName is required";
+                    return (422, None, status(422, "Invalid", msg, None, None));
                 };
                 if lease.metadata.resource_version.is_some() {
-                    return (
-                        500,
-                        None,
-                        status_response(
-                            500,
-                            "InternalError",
-                            "resourceVersion should not be set on objects to be created",
-                            Some(&name),
-                            None,
-                        ),
-                    );
+                    // Sic: the real server answers 500, with neither reason nor details.
+                    let msg = "resourceVersion should not be set on objects to be created";
+                    return (500, None, status(500, "", msg, None, None));
+                }
+                if let Err(r) = store.admit(ns, &name, &lease) {
+                    return r;
                 }
                 if store.leases.contains_key(&key(&name)) {
-                    let msg = format!("leases.coordination.k8s.io \"{name}\" already exists");
+                    let msg = format!("leases.{GROUP} \"{name}\" already exists");
                     return (
                         409,
                         None,
@@ -520,67 +716,17 @@ impl Shared {
                 (201, Some(spec), response)
             }
             (Method::PUT, Some(name)) => {
-                let mut lease = match parse(body) {
+                let lease = match decode(body) {
                     Ok(l) => l,
-                    Err(e) => return (400, None, bad_request(&e.to_string())),
+                    Err(r) => return (400, None, r),
                 };
-                if lease.metadata.name.as_deref().is_some_and(|n| n != name) {
-                    return (
-                        400,
-                        None,
-                        bad_request("the name of the object does not match the name on the URL"),
+                if let Some(other) = lease.metadata.name.as_deref().filter(|n| *n != name) {
+                    let msg = format!(
+                        "the name of the object ({other}) does not match the name on the URL ({name})"
                     );
+                    return (400, None, bad_request(&msg));
                 }
-                let rv = lease
-                    .metadata
-                    .resource_version
-                    .clone()
-                    .filter(|rv| !rv.is_empty());
-                match (store.leases.get(&key(name)), rv) {
-                    (Some(_), None) => {
-                        let msg = format!(
-                            "Lease.coordination.k8s.io \"{name}\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
-                        );
-                        (
-                            422,
-                            None,
-                            status_response(422, "Invalid", &msg, Some(name), None),
-                        )
-                    }
-                    (Some(current), Some(rv))
-                        if current.metadata.resource_version.as_deref() != Some(rv.as_str()) =>
-                    {
-                        let msg = format!(
-                            "Operation cannot be fulfilled on leases.coordination.k8s.io \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
-                        );
-                        (
-                            409,
-                            None,
-                            status_response(409, "Conflict", &msg, Some(name), None),
-                        )
-                    }
-                    (Some(current), Some(_)) => {
-                        lease.metadata.name = Some(name.to_owned());
-                        lease.metadata.namespace = Some(ns.to_owned());
-                        lease.metadata.uid = current.metadata.uid.clone();
-                        lease.metadata.creation_timestamp =
-                            current.metadata.creation_timestamp.clone();
-                        lease.metadata.resource_version = Some(self.next_rv());
-                        let spec = lease.spec.clone().unwrap_or_default();
-                        let response = json_response(200, &lease);
-                        store.leases.insert(key(name), lease);
-                        (200, Some(spec), response)
-                    }
-                    (None, Some(_)) => (404, None, not_found(name)),
-                    (None, None) => {
-                        // Leases allow create-on-update.
-                        self.stamp_new(&mut lease, ns, name);
-                        let spec = lease.spec.clone().unwrap_or_default();
-                        let response = json_response(201, &lease);
-                        store.leases.insert(key(name), lease);
-                        (201, Some(spec), response)
-                    }
-                }
+                self.put(&mut store, ns, name, lease)
             }
             _ => (
                 405,
@@ -594,6 +740,80 @@ impl Shared {
                 ),
             ),
         }
+    }
+
+    /// PUT: the UID precondition first (it holds for a missing Lease too, whose UID is empty),
+    /// then the `resourceVersion` precondition on an existing Lease. A missing Lease is
+    /// created whatever `resourceVersion` the body carries (Leases allow create-on-update).
+    fn put(
+        &self,
+        store: &mut Store,
+        ns: &str,
+        name: &str,
+        mut lease: Lease,
+    ) -> (u16, Option<LeaseSpec>, Response) {
+        let key = (ns.to_owned(), name.to_owned());
+        let current = store.leases.get(&key);
+        let current_uid = current
+            .and_then(|c| c.metadata.uid.clone())
+            .unwrap_or_default();
+        if let Some(uid) = lease.metadata.uid.as_deref().filter(|u| !u.is_empty())
+            && uid != current_uid
+        {
+            let msg = format!(
+                "Operation cannot be fulfilled on leases.{GROUP} \"{name}\": StorageError: invalid object, Code: 4, Key: /registry/leases/{ns}/{name}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: {uid}, UID in object meta: {current_uid}"
+            );
+            return (
+                409,
+                None,
+                status_response(409, "Conflict", &msg, Some(name), None),
+            );
+        }
+        let rv = lease
+            .metadata
+            .resource_version
+            .clone()
+            .filter(|rv| !rv.is_empty());
+        let Some(current) = current else {
+            if let Err(r) = store.admit(ns, name, &lease) {
+                return r;
+            }
+            self.stamp_new(&mut lease, ns, name);
+            let spec = lease.spec.clone().unwrap_or_default();
+            let response = json_response(201, &lease);
+            store.leases.insert(key, lease);
+            return (201, Some(spec), response);
+        };
+        let Some(rv) = rv else {
+            let why = "Invalid value: 0x0: must be specified for an update";
+            let msg =
+                format!("leases.{GROUP} \"{name}\" is invalid: metadata.resourceVersion: {why}");
+            let cause = serde_json::json!({"reason": "FieldValueInvalid", "message": why, "field": "metadata.resourceVersion"});
+            let details = serde_json::json!({"name": name, "group": GROUP, "kind": "leases", "causes": [cause]});
+            return (422, None, status(422, "Invalid", &msg, Some(details), None));
+        };
+        if current.metadata.resource_version.as_deref() != Some(rv.as_str()) {
+            let msg = format!(
+                "Operation cannot be fulfilled on leases.{GROUP} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+            );
+            return (
+                409,
+                None,
+                status_response(409, "Conflict", &msg, Some(name), None),
+            );
+        }
+        if let Some(r) = invalid(name, &lease) {
+            return r;
+        }
+        lease.metadata.name = Some(name.to_owned());
+        lease.metadata.namespace = Some(ns.to_owned());
+        lease.metadata.uid = current.metadata.uid.clone();
+        lease.metadata.creation_timestamp = current.metadata.creation_timestamp.clone();
+        lease.metadata.resource_version = Some(self.next_rv());
+        let spec = lease.spec.clone().unwrap_or_default();
+        let response = json_response(200, &lease);
+        store.leases.insert(key, lease);
+        (200, Some(spec), response)
     }
 
     fn stamp_new(&self, lease: &mut Lease, ns: &str, name: &str) {
@@ -628,10 +848,10 @@ fn not_found(name: &str) -> Response {
 }
 
 fn bad_request(msg: &str) -> Response {
-    status_response(400, "BadRequest", msg, None, None)
+    status(400, "BadRequest", msg, None, None)
 }
 
-/// A Kubernetes `Status` error body, as the real API server sends it.
+/// A Kubernetes `Status` error body about a Lease, as the real API server sends it.
 fn status_response(
     code: u16,
     reason: &str,
@@ -639,23 +859,47 @@ fn status_response(
     name: Option<&str>,
     retry_after_secs: Option<u32>,
 ) -> Response {
-    let mut details = serde_json::json!({"group": "coordination.k8s.io", "kind": "leases"});
+    let mut details = serde_json::json!({"group": GROUP, "kind": "leases"});
     if let Some(name) = name {
         details["name"] = name.into();
     }
-    if let Some(secs) = retry_after_secs {
-        details["retryAfterSeconds"] = secs.into();
-    }
-    let body = serde_json::json!({
+    status(code, reason, message, Some(details), retry_after_secs)
+}
+
+fn namespace_details(name: &str) -> serde_json::Value {
+    serde_json::json!({"name": name, "kind": "namespaces"})
+}
+
+fn namespace_not_found(ns: &str) -> Response {
+    let msg = format!("namespaces \"{ns}\" not found");
+    status(404, "NotFound", &msg, Some(namespace_details(ns)), None)
+}
+
+/// A `Status` error body with any `details` (none for 400 and 401, as on the real server).
+fn status(
+    code: u16,
+    reason: &str,
+    message: &str,
+    details: Option<serde_json::Value>,
+    retry_after_secs: Option<u32>,
+) -> Response {
+    let mut body = serde_json::json!({
         "kind": "Status",
         "apiVersion": "v1",
         "metadata": {},
         "status": "Failure",
         "message": message,
-        "reason": reason,
-        "details": details,
         "code": code,
     });
+    if !reason.is_empty() {
+        body["reason"] = reason.into();
+    }
+    if let Some(mut details) = details {
+        if let Some(secs) = retry_after_secs {
+            details["retryAfterSeconds"] = secs.into();
+        }
+        body["details"] = details;
+    }
     let mut response = json_response(code, &body);
     if let Some(secs) = retry_after_secs
         && let Ok(v) = HeaderValue::from_str(&secs.to_string())

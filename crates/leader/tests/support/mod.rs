@@ -1,5 +1,6 @@
-//! Shared setup for the election tests: clients of the fake API server (`leader::testing`),
-//! candidates (an elector plus guarded work) that record a timeline, and the safety checks over it.
+//! Shared setup for the election tests: a [`Cluster`] (the in-process fake API server or the real
+//! kube-apiserver of `make test-k8s`, each with a namespace of its own), candidates (an elector
+//! plus guarded work) that record a timeline, and the safety checks over it.
 #![allow(dead_code)] // each test binary uses a subset
 
 use std::sync::{Arc, Mutex};
@@ -11,11 +12,180 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use leader::testing::FakeApi;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::api::rbac::v1::PolicyRule;
+use leader::testing::{FakeApi, LeaseWatch, RealApi};
 pub use testkit::eventually;
 
-/// Namespace the harness's clients default to.
-pub const NS: &str = "ns1";
+/// Generates, for each named `async fn(&Cluster)`, a module with two tests: `fake` against the
+/// in-process fake, and `real` against the real kube-apiserver (ignored unless run by
+/// `make test-k8s`, which sets the server up and runs the ignored tests).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn fake() {
+                super::$name(&super::support::Cluster::fake().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "needs the real kube-apiserver of `make test-k8s`"]
+            async fn real() {
+                super::$name(&super::support::Cluster::real().await).await;
+            }
+        }
+    )*};
+}
+
+/// Where the Leases live for one test: a backend and a fresh namespace on it.
+pub struct Cluster {
+    backend: Backend,
+    /// The test's own namespace; electors' configs and [`Cluster::client`] default to it.
+    pub ns: String,
+    admin: kube::Config,
+}
+
+enum Backend {
+    Fake(FakeApi),
+    Real(Box<RealApi>),
+}
+
+impl Cluster {
+    /// The in-process fake, with a fresh namespace.
+    pub async fn fake() -> Self {
+        let fake = FakeApi::start().await;
+        let ns = format!("ns-{:08x}", rand::random::<u32>());
+        fake.create_namespace(&ns);
+        let uri: Uri = fake.url().parse().expect("fake URL parses");
+        let mut admin = kube::Config::new(uri);
+        admin.auth_info.token = Some(fake.admin_token().to_owned().into());
+        admin.default_namespace = ns.clone();
+        Self {
+            backend: Backend::Fake(fake),
+            ns,
+            admin,
+        }
+    }
+
+    /// The real kube-apiserver of `make test-k8s`, with a fresh namespace.
+    pub async fn real() -> Self {
+        let real = RealApi::from_env();
+        let ns = real.create_namespace("dm-leader").await;
+        let mut admin = real.admin_config().await;
+        admin.default_namespace = ns.clone();
+        Self {
+            backend: Backend::Real(Box::new(real)),
+            ns,
+            admin,
+        }
+    }
+
+    /// The fake, for tests that turn its fault knobs or read its request log.
+    pub fn fake_api(&self) -> &FakeApi {
+        match &self.backend {
+            Backend::Fake(fake) => fake,
+            Backend::Real(_) => panic!("this test needs the fake's fault knobs"),
+        }
+    }
+
+    pub fn is_real(&self) -> bool {
+        matches!(self.backend, Backend::Real(_))
+    }
+
+    /// The admin's client config, defaulting to the test's namespace.
+    pub fn admin_config(&self) -> kube::Config {
+        self.admin.clone()
+    }
+
+    /// An election client (the admin's credentials) for one elector, marked with `x-elector`
+    /// (the fake's knobs tell electors apart by it; the real server ignores it).
+    pub fn client(&self, elector: &str) -> kube::Client {
+        self.client_from(self.admin_config(), elector)
+    }
+
+    /// An election client for one elector with `token` instead of the admin's.
+    pub fn client_with_token(&self, token: &str, elector: &str) -> kube::Client {
+        let mut cfg = self.admin_config();
+        cfg.auth_info.token = Some(token.to_owned().into());
+        self.client_from(cfg, elector)
+    }
+
+    fn client_from(&self, mut cfg: kube::Config, elector: &str) -> kube::Client {
+        cfg.headers.push((
+            HeaderName::from_static("x-elector"),
+            HeaderValue::from_str(elector).expect("elector names are ASCII"),
+        ));
+        leader::election_client(cfg, API_TIMEOUT).expect("client builds")
+    }
+
+    /// A token of a user no role names (every Lease request gets 403).
+    pub fn norole_token(&self) -> String {
+        match &self.backend {
+            Backend::Fake(fake) => {
+                let token = format!("norole-{:08x}", rand::random::<u32>());
+                fake.add_user(&token, "dm-norole");
+                token
+            }
+            Backend::Real(real) => real.norole_token().to_owned(),
+        }
+    }
+
+    /// A token of ServiceAccount `sa` of the test's namespace, bound to a Role with `rules`.
+    /// On the real server the binding takes effect asynchronously: callers poll.
+    pub async fn token_with_rules(&self, sa: &str, rules: Vec<PolicyRule>) -> String {
+        match &self.backend {
+            Backend::Fake(fake) => {
+                let token = format!("sa-{sa}-{:08x}", rand::random::<u32>());
+                fake.add_user(&token, &format!("system:serviceaccount:{}:{sa}", self.ns));
+                fake.bind(&token, &self.ns, &rules);
+                token
+            }
+            Backend::Real(real) => real.service_account_with_role(&self.ns, sa, rules).await,
+        }
+    }
+
+    /// The stored Lease `name` of the test's namespace.
+    pub async fn lease(&self, name: &str) -> Option<Lease> {
+        match &self.backend {
+            Backend::Fake(fake) => fake.lease(&self.ns, name),
+            Backend::Real(real) => real.lease(&self.ns, name).await,
+        }
+    }
+
+    /// Starts recording every committed version of Lease `name` with the (monotonic) time it
+    /// was committed: the fake's own log, or a watch on the real server (its events arrive
+    /// within a loopback round trip of the commit).
+    pub async fn record(&self, name: &str) -> Commits {
+        match &self.backend {
+            Backend::Fake(_) => Commits(CommitsInner::Fake),
+            Backend::Real(real) => {
+                Commits(CommitsInner::Real(real.watch_lease(&self.ns, name).await))
+            }
+        }
+    }
+
+    /// Committed versions of the Lease so far, in commit order, as (when, spec).
+    pub fn commits(&self, recorder: &Commits) -> Vec<(Instant, LeaseSpec)> {
+        match (&recorder.0, &self.backend) {
+            (CommitsInner::Real(watch), _) => watch.versions(),
+            (CommitsInner::Fake, Backend::Fake(fake)) => fake
+                .log()
+                .into_iter()
+                .filter_map(|e| e.committed.map(|spec| (e.at, spec)))
+                .collect(),
+            (CommitsInner::Fake, Backend::Real(_)) => unreachable!("recorders match their cluster"),
+        }
+    }
+}
+
+/// A recording of a Lease's committed versions; see [`Cluster::record`].
+pub struct Commits(CommitsInner);
+
+enum CommitsInner {
+    Fake,
+    Real(LeaseWatch),
+}
 /// Test timings (`leader.md` §12.3): they pass validation (1 > 0.6 > 0.24).
 pub const LD: Duration = Duration::from_secs(1);
 pub const RD: Duration = Duration::from_millis(600);
@@ -29,24 +199,12 @@ pub const SLACK: Duration = Duration::from_millis(300);
 /// Generous bound for "eventually someone leads" from a cold start or after a fault.
 pub const SETTLE: Duration = Duration::from_secs(5);
 
-/// A real `kube::Client` for one elector, over plain HTTP to the fake, marked with `x-elector`.
-pub fn client(fake: &FakeApi, elector: &str) -> kube::Client {
-    let uri: Uri = fake.url().parse().expect("fake URL parses");
-    let mut cfg = kube::Config::new(uri);
-    cfg.default_namespace = NS.into();
-    cfg.headers.push((
-        HeaderName::from_static("x-elector"),
-        HeaderValue::from_str(elector).expect("elector names are ASCII"),
-    ));
-    leader::election_client(cfg, API_TIMEOUT).expect("client builds")
-}
-
-/// The short-timing config for `lease`, with an identity derived from the elector's name.
-pub fn config(lease: &str, elector: &str) -> ElectionConfig {
+/// The short-timing config for `lease` in `ns`, with an identity derived from the elector's name.
+pub fn config(ns: &str, lease: &str, elector: &str) -> ElectionConfig {
     let mut cfg = ElectionConfig::new(lease, leader::identity::identity(Some(elector), None))
         .with_timings(LD, RD, RP);
     cfg.api_timeout = API_TIMEOUT;
-    cfg.namespace = Some(NS.into());
+    cfg.namespace = Some(ns.into());
     cfg
 }
 
@@ -76,6 +234,7 @@ pub enum Summary {
     Unknown,
     Following(Option<String>),
     Leading(i64),
+    Misconfigured(String),
     Stopped,
 }
 
@@ -84,6 +243,7 @@ impl From<&LeaderState> for Summary {
         match s {
             LeaderState::Unknown => Self::Unknown,
             LeaderState::Following { holder } => Self::Following(holder.clone()),
+            LeaderState::Misconfigured { problem } => Self::Misconfigured(problem.clone()),
             LeaderState::Leading { term, .. } => Self::Leading(*term),
         }
     }
@@ -187,17 +347,18 @@ pub struct Candidate {
 }
 
 impl Candidate {
-    pub fn start(fake: &FakeApi, timeline: &Timeline, lease: &str, name: &str) -> Self {
-        Self::start_with(fake, timeline, config(lease, name), name)
+    pub fn start(cluster: &Cluster, timeline: &Timeline, lease: &str, name: &str) -> Self {
+        let cfg = config(&cluster.ns, lease, name);
+        Self::start_with(cluster.client(name), timeline, cfg, name)
     }
 
     pub fn start_with(
-        fake: &FakeApi,
+        client: kube::Client,
         timeline: &Timeline,
         cfg: ElectionConfig,
         name: &str,
     ) -> Self {
-        let handle = leader::spawn(client(fake, name), cfg).expect("valid config");
+        let handle = leader::spawn(client, cfg).expect("valid config");
         let stop_work = CancellationToken::new();
         // Records every published state (the watch may coalesce; the work intervals are exact).
         tokio::spawn({

@@ -398,7 +398,7 @@ fn a_id(r: &TradesReport) -> String {
 }
 
 #[test]
-fn informational_reports_carry_one_info_finding_or_the_error() {
+fn informational_reports_carry_one_finding_and_the_error() {
     let r = TradesReport::informational(
         "SOLUSDT",
         params(),
@@ -408,6 +408,7 @@ fn informational_reports_carry_one_info_finding_or_the_error() {
     assert_eq!(kinds(&r), ["not_extracted"]);
     assert!(!r.audited());
     let r = TradesReport::informational("X", params(), TradesStatus::ReadError, "boom".into());
-    assert!(r.findings.is_empty());
+    assert_eq!(kinds(&r), ["read_error"]);
+    assert_eq!(r.findings[0].severity, Severity::Medium);
     assert_eq!(r.error.as_deref(), Some("boom"));
 }
