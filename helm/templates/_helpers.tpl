@@ -222,3 +222,17 @@ ingress:
     {{- end }}
   {{- end }}
 {{- end }}
+
+{{/* dm-api's ConfigMap data (also hashed into its pods' checksum annotation). */}}
+{{- define "data-manager.apiConfig" -}}
+API_HOST: "0.0.0.0"
+API_PORT: {{ .Values.api.port | quote }}
+LOG_LEVEL: {{ .Values.logging.level | quote }}
+LOG_FORMAT: {{ .Values.logging.format | quote }}
+SHUTDOWN_GRACE: {{ printf "%ds" (int .Values.api.shutdownGraceSeconds) | quote }}
+API_QUERY_TIMEOUT: {{ printf "%ds" (int .Values.api.queryTimeoutSeconds) | quote }}
+API_PAGE_REFRESH: {{ printf "%ds" (int .Values.api.pageRefreshSeconds) | quote }}
+{{- range $k, $v := .Values.api.extraConfig }}
+{{ $k }}: {{ $v | quote }}
+{{- end }}
+{{- end }}
