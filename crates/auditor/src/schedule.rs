@@ -14,6 +14,7 @@ use crate::cycle::audit_all;
 use crate::dataset::DatasetReport;
 use crate::metrics;
 use crate::once::summary;
+use crate::quality_events::QualityEvents;
 use crate::write::{ensure_indexes, write_reports};
 
 pub use scheduler::RunError;
@@ -55,6 +56,7 @@ pub async fn run(
         settings,
         owed: Vec::new(),
         indexes_ready: false,
+        events: QualityEvents::new(args.events),
     };
     scheduler::run(&SERVICE, config, audit, shutdown).await
 }
@@ -71,6 +73,7 @@ struct Audit {
     settings: Settings,
     owed: Vec<Owed>,
     indexes_ready: bool,
+    events: QualityEvents,
 }
 
 impl Job for Audit {
@@ -102,6 +105,7 @@ impl Job for Audit {
             .map_err(Failure::source)?;
         let line = summary(&reports, started.elapsed().as_secs_f64());
         metrics::results(&reports);
+        self.events.observe(&stores.sink, &reports, fence).await;
         self.owed.push(Owed {
             reports,
             run_id: format!("{}-{}-{}", fence.holder, fence.term, now.timestamp()),
@@ -115,6 +119,7 @@ impl Job for Audit {
         let outcome = self.write_owed(&stores.sink, fence).await;
         ::metrics::gauge!(metrics::PENDING_CYCLES).set(self.owed.len() as f64);
         outcome?;
+        self.events.publish().await;
         Ok(line)
     }
 

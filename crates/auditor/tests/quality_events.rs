@@ -1,0 +1,159 @@
+//! Data-quality events end to end: `dm-auditor run` (no election) against MariaDB, the
+//! Mongo-compatible server and the local NATS; a subscriber on a unique subject receives exactly
+//! the transitions of a gap appearing and being repaired, each once, with `Nats-Msg-Id` set.
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use sqlx::AssertSqlSafe;
+use store::testing::{MariaDb, candle, mongo_url};
+use support::Auditor;
+use testkit::{eventually, free_port, metric};
+
+fn h1() -> store::Timeframe {
+    "1h".parse().expect("1h")
+}
+
+fn nats_url() -> String {
+    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// (type, finding kind, previous status, status) of an event.
+type Seen = (String, Option<String>, Option<String>, String);
+
+fn seen(v: &serde_json::Value) -> Seen {
+    (
+        v["type"].as_str().unwrap_or("").to_owned(),
+        v["finding"]["kind"].as_str().map(str::to_owned),
+        v["previous_status"].as_str().map(str::to_owned),
+        v["status"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+/// Waits until `n` more cycles succeeded after `after`, then drains what arrived.
+async fn settle(
+    port: u16,
+    after: f64,
+    n: f64,
+    nats: &async_nats::Client,
+    sub: &mut async_nats::Subscriber,
+    into: &mut Vec<async_nats::Message>,
+) -> f64 {
+    let ok = "data_manager_audit_cycles_total{outcome=\"ok\"}";
+    let now = eventually(Duration::from_secs(30), || async {
+        metric(port, ok).filter(|v| *v >= after + n)
+    })
+    .await;
+    nats.flush().await.expect("flush");
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(300), sub.next()).await {
+        into.push(m);
+    }
+    now
+}
+
+#[tokio::test]
+async fn a_subscriber_receives_exactly_the_transitions_of_a_gap_appearing_and_repaired() {
+    let db = MariaDb::create().await;
+    let hour = Utc::now().timestamp() / 3600 * 3600;
+    let at = |h: i64| DateTime::<Utc>::from_timestamp(hour - h * 3600, 0).expect("t");
+    let rows: Vec<_> = (1..30).map(|h| candle("BTCUSDT", h1(), at(h))).collect();
+    db.insert(h1(), "BTCUSDT", &rows).await;
+    let hole: Vec<_> = [10, 11, 12]
+        .map(|h| candle("BTCUSDT", h1(), at(h)))
+        .to_vec();
+
+    let subject = format!("test.audit.events.{}", uuid::Uuid::new_v4().simple());
+    let nats = async_nats::connect(nats_url())
+        .await
+        .expect("NATS (deploy/local/ensure-nats.sh)");
+    let mut sub = nats.subscribe(subject.clone()).await.expect("subscribe");
+    nats.flush().await.expect("flush");
+
+    let url = mongo_url();
+    let port = free_port();
+    let log = std::env::temp_dir().join(format!(
+        "dm-auditor-events-{}.log",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let _auditor = Auditor::start(
+        &["run"],
+        &[
+            ("MYSQL_URI", db.url.clone()),
+            ("MONGODB_URL", url.clone()),
+            ("SUPPORTED_PAIRS", "BTCUSDT".into()),
+            ("AUDIT_TIMEFRAMES", "1h".into()),
+            ("AUDIT_INTERVAL", "1s".into()),
+            ("PROBE_INTERVAL", "200ms".into()),
+            ("DB_TIMEOUT", "5s".into()),
+            ("LEADER_ELECTION", "disabled".into()),
+            ("METRICS_PORT", port.to_string()),
+            ("METRICS_HOST", "127.0.0.1".into()),
+            ("NATS_URL", nats_url()),
+            ("AUDIT_EVENTS_SUBJECT", subject.clone()),
+        ],
+        &log,
+    );
+
+    let mut messages = Vec::new();
+    let cycles = settle(port, 0.0, 3.0, &nats, &mut sub, &mut messages).await;
+
+    let delete = format!(
+        "DELETE FROM klines_h1 WHERE symbol = 'BTCUSDT' AND open_time IN ('{}', '{}', '{}')",
+        at(10).format("%F %T"),
+        at(11).format("%F %T"),
+        at(12).format("%F %T"),
+    );
+    sqlx::query(AssertSqlSafe(delete))
+        .execute(&db.pool)
+        .await
+        .expect("delete");
+    let cycles = settle(port, cycles, 3.0, &nats, &mut sub, &mut messages).await;
+
+    db.insert(h1(), "BTCUSDT", &hole).await;
+    settle(port, cycles, 3.0, &nats, &mut sub, &mut messages).await;
+
+    let events: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| serde_json::from_slice(&m.payload).expect("JSON event"))
+        .collect();
+    let got: Vec<Seen> = events.iter().map(seen).collect();
+    let s = |x: &str| Some(x.to_owned());
+    let want: Vec<Seen> = vec![
+        ("status_changed".into(), None, None, "ok".into()),
+        ("finding_opened".into(), s("gap"), None, "critical".into()),
+        ("status_changed".into(), None, s("ok"), "critical".into()),
+        ("finding_resolved".into(), s("gap"), None, "ok".into()),
+        ("status_changed".into(), None, s("critical"), "ok".into()),
+    ];
+    assert_eq!(
+        got,
+        want,
+        "log: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    for (m, e) in messages.iter().zip(&events) {
+        assert_eq!(e["schema_version"], 1);
+        assert!(e["term"].is_i64(), "{e}");
+        let header = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.as_str().to_owned());
+        assert_eq!(header.as_deref(), e["id"].as_str(), "{e}");
+    }
+    let gap = &events[1]["finding"];
+    assert_eq!(gap["start"], at(12).format("%FT%TZ").to_string());
+    assert_eq!(gap["severity"], "high");
+    assert_eq!(events[3]["finding"]["id"], gap["id"]);
+    assert_eq!(
+        metric(
+            port,
+            "data_manager_audit_events_published_total{type=\"status_changed\"}"
+        ),
+        Some(3.0)
+    );
+    store::testing::drop_mongo_database(&url).await;
+}
