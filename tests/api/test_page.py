@@ -76,7 +76,7 @@ def test_grid_shows_each_seeded_status_in_its_cell(browser):
     assert len({next(iter(c)) for c in colours.values()}) == len(colours)
     btc = cell(browser, "BTCUSDT", "1h")
     assert btc.find_element(By.CSS_SELECTOR, ".q").text.startswith("Q ")
-    assert cell(browser, "SOLUSDT", "1h").find_element(By.CSS_SELECTOR, ".f").text == "fresh 150m"
+    assert cell(browser, "SOLUSDT", "1h").find_element(By.CSS_SELECTOR, ".f").text == "fresh 2h"
     SHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SHOTS / "status-page.png"))
 

@@ -52,23 +52,18 @@ pub fn limit(value: Option<u32>, (default, max): (u32, u32)) -> Result<u32, ApiE
     }
 }
 
-/// A time range `[from, to)`: `to` defaults to `now`, `from` to `to − default`.
-///
-/// # Errors
-/// [`ApiError::BadParameter`] when `from` is not before `to`.
+/// A time range `[from, to)`: `to` defaults to `now`, `from` to `to − default`. A `from` at or
+/// after `to` is an empty range, not an error: the schema cannot say which of two instants comes
+/// first, so a request it allows is answered.
 pub fn range(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
     default: Duration,
-) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+) -> (DateTime<Utc>, DateTime<Utc>) {
     let to = to.unwrap_or(now);
     let from = from.unwrap_or_else(|| to.checked_sub_signed(default).unwrap_or(to));
-    if from < to {
-        Ok((from, to))
-    } else {
-        Err(ApiError::bad("from", "must be before `to`"))
-    }
+    (from, to)
 }
 
 /// `GET /v1/datasets` filters.
@@ -76,7 +71,7 @@ pub fn range(
 #[into_params(parameter_in = Query)]
 pub struct DatasetsQuery {
     /// Only this symbol.
-    #[param(pattern = "^[A-Z0-9]{1,20}$")]
+    #[param(pattern = "^[A-Z0-9]{1,20}$", example = "BTCUSDT")]
     pub symbol: Option<String>,
     /// Only this timeframe.
     pub timeframe: Option<Timeframe>,
@@ -89,9 +84,10 @@ pub struct DatasetsQuery {
 #[into_params(parameter_in = Path)]
 pub struct DatasetPath {
     /// The symbol.
-    #[param(pattern = "^[A-Z0-9]{1,20}$")]
+    #[param(pattern = "^[A-Z0-9]{1,20}$", example = "BTCUSDT")]
     pub symbol: String,
     /// The timeframe.
+    #[param(example = "1h")]
     pub timeframe: Timeframe,
 }
 
@@ -132,7 +128,7 @@ pub struct FindingsQuery {
     /// Only this kind.
     pub kind: Option<Kind>,
     /// Only this symbol.
-    #[param(pattern = "^[A-Z0-9]{1,20}$")]
+    #[param(pattern = "^[A-Z0-9]{1,20}$", example = "BTCUSDT")]
     pub symbol: Option<String>,
     /// Only this timeframe.
     pub timeframe: Option<Timeframe>,
@@ -151,9 +147,10 @@ pub struct FindingsQuery {
 #[into_params(parameter_in = Path)]
 pub struct AnalyticsPath {
     /// The metric.
+    #[param(example = "volatility")]
     pub metric: Metric,
     /// The symbol.
-    #[param(pattern = "^[A-Z0-9]{1,20}$")]
+    #[param(pattern = "^[A-Z0-9]{1,20}$", example = "BTCUSDT")]
     pub symbol: String,
 }
 
@@ -251,17 +248,15 @@ mod tests {
     }
 
     #[test]
-    fn range_defaults_to_the_last_day_and_rejects_inverted_bounds() {
+    fn range_defaults_to_the_last_day() {
         let now = at(2025, 10, 21, 12, 0, 0);
         assert_eq!(
             range(None, None, now, DEFAULT_RANGE),
-            Ok((at(2025, 10, 20, 12, 0, 0), now))
+            (at(2025, 10, 20, 12, 0, 0), now)
         );
-        let e = range(Some(now), Some(now), now, DEFAULT_RANGE).expect_err("empty");
-        assert_eq!(e.problem().parameter.as_deref(), Some("from"));
         // A `to` near the minimum instant does not overflow.
         let min = DateTime::<Utc>::MIN_UTC;
-        assert!(range(None, Some(min), now, DEFAULT_RANGE).is_err());
+        assert_eq!(range(None, Some(min), now, DEFAULT_RANGE), (min, min));
     }
 
     #[test]

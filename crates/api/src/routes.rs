@@ -105,7 +105,7 @@ pub async fn get_dataset(
     let Path(p) = p.map_err(|e| path_error(&e))?;
     let Query(q) = q.map_err(|e| query_error(&e))?;
     let symbol = params::symbol("symbol", &p.symbol)?;
-    let range = params::range(q.from, q.to, Utc::now(), params::DEFAULT_RANGE)?;
+    let range = params::range(q.from, q.to, Utc::now(), params::DEFAULT_RANGE);
     let limit = params::limit(q.limit, params::HISTORY_LIMIT)?;
     Ok(Json(
         queries::dataset(&s.reader, &symbol, p.timeframe, range, limit).await?,
@@ -164,7 +164,7 @@ pub async fn get_analytics(
             q.to,
             Utc::now(),
             params::DEFAULT_RANGE,
-        )?)
+        ))
     } else {
         None
     };
