@@ -202,7 +202,7 @@ impl Cursor {
     /// [`ApiError::BadParameter`] naming `cursor` for anything [`Cursor::encode`] did not make.
     pub fn decode(s: &str) -> Result<Cursor, ApiError> {
         let bad = || ApiError::bad("cursor", "not a cursor this API returned");
-        if s.len() % 2 != 0 || s.len() > 512 {
+        if !s.len().is_multiple_of(2) || s.len() > 512 {
             return Err(bad());
         }
         let bytes = (0..s.len())

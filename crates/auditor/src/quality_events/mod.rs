@@ -2,7 +2,7 @@
 //! or resolved and every dataset status change, as JSON, with a stable id in `Nats-Msg-Id` so a
 //! JetStream stream bound to the subject drops a repeated publish.
 //!
-//! The events of a cycle are computed (pure, [`transitions`]) against the previous cycle's state,
+//! The events of a cycle are computed (pure, [`transitions`](mod@transitions)) against the previous cycle's state,
 //! which the first cycle of a process reads from MongoDB before it writes. They wait in a
 //! bounded outbox and are published once the cycle's results are written. A failed publish
 //! never fails the cycle: it is counted, and the outbox is retried after the next cycle.
