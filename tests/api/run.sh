@@ -29,17 +29,17 @@ done
 echo "--- dm-api at $url"
 
 echo "--- schemathesis"
-# Hypothesis' example database stays out of the repository.
+# Hypothesis' example database and schemathesis' cache stay out of the repository (in target/api).
 export HYPOTHESIS_STORAGE_DIRECTORY="$out/hypothesis"
-.venv-api/bin/schemathesis run "$url/openapi.json" \
+(cd "$out" && "$repo/.venv-api/bin/schemathesis" run "$url/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection \
     --phases examples,coverage,fuzzing \
-    --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-60}" \
+    --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-150}" \
     --workers 2 \
     --request-timeout 10 \
     --seed 12 \
     --report junit --report-dir "$out" \
-    --no-color
+    --no-color)
 
 echo "--- browser"
 API_URL="$url" SCREENSHOT_DIR="$out" .venv-api/bin/python -m pytest -q tests/api/test_page.py
