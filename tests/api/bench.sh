@@ -12,10 +12,16 @@ connections="${2:-32}"
 out="$repo/target/api"
 mkdir -p "$out"
 # Release optimisations without LTO, so the build stays short; both sides of the ratio run in
-# the same binary, so the ratio does not depend on it.
-CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-    cargo build -q --release -p api --example bench_server
-target/release/examples/bench_server 1000 >"$out/bench.out" 2>"$out/bench.log" &
+# the same binary. BENCH_PROFILE=debug measures the debug build instead (no release build).
+if [[ "${BENCH_PROFILE:-release}" == debug ]]; then
+    cargo build -q -p api --example bench_server
+    bin=target/debug/examples/bench_server
+else
+    CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+        cargo build -q --release -p api --example bench_server
+    bin=target/release/examples/bench_server
+fi
+"$bin" 1000 >"$out/bench.out" 2>"$out/bench.log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true' EXIT
 for _ in $(seq 1 600); do
