@@ -157,3 +157,116 @@ async fn a_subscriber_receives_exactly_the_transitions_of_a_gap_appearing_and_re
     );
     store::testing::drop_mongo_database(&url).await;
 }
+
+/// A nats-server this test owns, on `port`; killed on drop.
+struct OwnNats(std::process::Child);
+
+impl OwnNats {
+    fn start(port: u16) -> OwnNats {
+        let bin = [
+            "/usr/sbin/nats-server",
+            "/usr/bin/nats-server",
+            "/usr/local/bin/nats-server",
+        ]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file())
+        .expect("nats-server (deploy/local/ensure-nats.sh installs it)");
+        let child = std::process::Command::new(bin)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start nats-server");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nats-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        OwnNats(child)
+    }
+}
+
+impl Drop for OwnNats {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn events_wait_while_nats_is_down_and_go_out_with_the_same_ids_once_it_is_back() {
+    use auditor::dataset::{DatasetAudit, Params};
+    use auditor::quality_events::{EventArgs, QualityEvents};
+
+    let port = free_port();
+    let subject = format!("test.audit.events.{}", uuid::Uuid::new_v4().simple());
+    let mut events = QualityEvents::new(EventArgs {
+        nats_url: Some(runtime::redact::SecretUrl::new(format!(
+            "nats://127.0.0.1:{port}"
+        ))),
+        subject: subject.clone(),
+        timeout: runtime::config::Seconds(Duration::from_secs(1)),
+    });
+    let url = mongo_url();
+    let sink = store::MongoSink::connect(&url, "events-test", Duration::from_secs(5))
+        .await
+        .expect("sink");
+    let p = Params {
+        now: store::testing::at(2025, 10, 21, 13, 30, 0),
+        window: 86_400,
+        timeframe: h1(),
+        tolerance: 60,
+        max_lag: 7_200,
+        profile: auditor::score::Profile::V3,
+        max_row_findings: 100,
+    };
+    let mut audit = DatasetAudit::new("BTCUSDT", p, None);
+    for h in (0..13).filter(|h| ![5, 6].contains(h)) {
+        audit.push(candle(
+            "BTCUSDT",
+            h1(),
+            store::testing::at(2025, 10, 21, h, 0, 0),
+        ));
+    }
+    let fence = store::Fence {
+        lease: "data-manager-auditor".into(),
+        term: 3,
+        holder: "a-0".into(),
+    };
+    events.observe(&sink, &[audit.finish()], &fence).await;
+    assert_eq!(events.pending(), 2, "a gap opened and a first status");
+
+    // NATS is down: the publish fails, nothing is lost, the cycle would go on.
+    events.publish().await;
+    assert_eq!(events.pending(), 2);
+
+    let _nats = OwnNats::start(port);
+    let client = async_nats::connect(format!("nats://127.0.0.1:{port}"))
+        .await
+        .expect("connect");
+    let mut sub = client.subscribe(subject).await.expect("subscribe");
+    client.flush().await.expect("flush");
+    events.publish().await;
+    assert_eq!(events.pending(), 0);
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let m = tokio::time::timeout(Duration::from_secs(5), sub.next())
+            .await
+            .expect("an event within 5 s")
+            .expect("subscription open");
+        let v: serde_json::Value = serde_json::from_slice(&m.payload).expect("JSON");
+        let header = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.as_str().to_owned());
+        assert_eq!(header.as_deref(), v["id"].as_str());
+        assert_eq!(v["term"], 3);
+        got.push(v["type"].as_str().unwrap_or("").to_owned());
+    }
+    assert_eq!(got, ["finding_opened", "status_changed"]);
+    store::testing::drop_mongo_database(&url).await;
+}

@@ -99,6 +99,11 @@ impl QualityEvents {
         }
     }
 
+    /// Events waiting to be published.
+    pub fn pending(&self) -> usize {
+        self.outbox.len()
+    }
+
     /// Whether events are published at all.
     pub fn enabled(&self) -> bool {
         self.args.nats_url.is_some()
