@@ -268,5 +268,23 @@ async fn events_wait_while_nats_is_down_and_go_out_with_the_same_ids_once_it_is_
         got.push(v["type"].as_str().unwrap_or("").to_owned());
     }
     assert_eq!(got, ["finding_opened", "status_changed"]);
+
+    // A later term compares with what was written (nothing here), not with its own memory.
+    let mut again = DatasetAudit::new("BTCUSDT", p, None);
+    for h in (0..13).filter(|h| ![5, 6].contains(h)) {
+        again.push(candle(
+            "BTCUSDT",
+            h1(),
+            store::testing::at(2025, 10, 21, h, 0, 0),
+        ));
+    }
+    let report = again.finish();
+    events
+        .observe(&sink, std::slice::from_ref(&report), &fence)
+        .await;
+    assert_eq!(events.pending(), 0, "same term, nothing changed");
+    let next = store::Fence { term: 4, ..fence };
+    events.observe(&sink, &[report], &next).await;
+    assert_eq!(events.pending(), 2, "a new term reads the baseline again");
     store::testing::drop_mongo_database(&url).await;
 }

@@ -3,7 +3,7 @@
 //! JetStream stream bound to the subject drops a repeated publish.
 //!
 //! The events of a cycle are computed (pure, [`transitions`](mod@transitions)) against the previous cycle's state,
-//! which the first cycle of a process reads from MongoDB before it writes. They wait in a
+//! which the first cycle of each term reads from MongoDB before it writes. They wait in a
 //! bounded outbox and are published once the cycle's results are written. A failed publish
 //! never fails the cycle: it is counted, and the outbox is retried after the next cycle.
 
@@ -73,6 +73,8 @@ pub struct QualityEvents {
     args: EventArgs,
     client: Option<async_nats::Client>,
     snapshot: Option<Snapshot>,
+    /// The term `snapshot` belongs to: another leader may have written since an older one.
+    term: Option<i64>,
     outbox: VecDeque<Event>,
     failing: bool,
 }
@@ -94,6 +96,7 @@ impl QualityEvents {
             args,
             client: None,
             snapshot: None,
+            term: None,
             outbox: VecDeque::new(),
             failing: false,
         }
@@ -115,6 +118,11 @@ impl QualityEvents {
     pub async fn observe(&mut self, sink: &MongoSink, reports: &[DatasetReport], fence: &Fence) {
         if !self.enabled() {
             return;
+        }
+        if self.term != Some(fence.term) {
+            // A new term: the state to compare with is what was written last, by whoever.
+            self.snapshot = None;
+            self.term = Some(fence.term);
         }
         let before = match self.snapshot.take() {
             Some(s) => s,
