@@ -123,12 +123,16 @@ pub async fn analytics(db: &MariaDb, mongo_url: &str, now: DateTime<Utc>) {
     analytics::write::ensure_indexes(&sink)
         .await
         .expect("indexes");
-    let fence = Fence {
-        lease: "data-manager-analytics".into(),
-        term: 1,
-        holder: "analytics-0".into(),
-    };
-    analytics::write::write_analyses(&sink, &fence, &analyses, &settings.options, now)
+    let fence = Fence::new("data-manager-analytics", 1, "analytics-0");
+    let never_stopped = tokio_util::sync::CancellationToken::new();
+    analytics::write::write_analyses(
+        &sink,
+        &fence,
+        &analyses,
+        &settings.options,
+        now,
+        &never_stopped,
+    )
         .await
         .expect("analytics write");
     source.close().await;
