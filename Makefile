@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NEXTEST := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo yes)
 
-.PHONY: help build test lint fmt bench bench-parse bench-e2e bench-audit bench-analytics bench-failover demo services images chart test-deploy test-images clean
+.PHONY: help build test lint fmt bench bench-parse bench-e2e bench-audit bench-analytics bench-failover bench-api test-api demo services images chart test-deploy test-images clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -53,7 +53,7 @@ lint: ## rustfmt check, clippy and rustdoc with warnings as errors
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
-bench: bench-parse bench-e2e bench-audit bench-analytics bench-failover ## All benchmarks (see BENCHMARKS.md)
+bench: bench-parse bench-e2e bench-audit bench-analytics bench-failover bench-api ## All benchmarks (see BENCHMARKS.md)
 
 bench-parse: ## events::parse vs serde_json IgnoredAny on the realistic mix
 	$(CARGO) bench -p events --bench parse
@@ -70,6 +70,9 @@ bench-trades: services ## dm-auditor: the trades audit of 1,000,000 trades vs th
 
 bench-analytics: services ## dm-analytics: one cycle (10 symbols, 90 days of 1h) vs the bare MySQL read
 	$(CARGO) bench -p analytics --bench cycle
+
+bench-api: services ## dm-api: GET /v1/datasets (1,000 datasets) vs a static response of the same size, under wrk
+	tests/api/bench.sh
 
 bench-failover: ## Lease failover after a crash and hand-over after a release (fake API server)
 	$(CARGO) run --release -p leader --example failover
@@ -101,6 +104,9 @@ images: ## Build the container images: consumer, scheduler, and the demo image c
 chart: ## Lint the Helm chart (strict), render it into rendered/ and validate every manifest
 	@tests/deploy/setup.sh
 	.venv-helm/bin/python tests/deploy/chart.py $(if $(VALUES),-f $(VALUES))
+
+test-api: services ## dm-api's slow suites: schemathesis against the live server, the status page in headless chromium
+	tests/api/run.sh
 
 test-deploy: services build ## The chart, alert (promtool), /metrics and Dockerfile checks (Helm v4 SDK + kubernetes-validate in .venv-helm)
 	tests/deploy/run.sh

@@ -17,7 +17,7 @@ deploy/local/ensure-nats.sh --install-only >&2
 deploy/local/ensure-mariadb.sh --install-only >&2
 deploy/local/ensure-mongo.sh >&2
 
-step "building dm-demo, dm-consumer, dm-loadgen, dm-auditor and dm-analytics"
-cargo build -q -p demo -p consumer -p loadgen -p auditor -p analytics --bins
+step "building dm-demo, dm-consumer, dm-loadgen, dm-auditor, dm-analytics and dm-api"
+cargo build -q -p demo -p consumer -p loadgen -p auditor -p analytics -p api --bins
 
 exec target/debug/dm-demo run "$@"

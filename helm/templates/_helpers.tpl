@@ -215,6 +215,7 @@ keys), no extra setting can replace what the chart sets; args: (list extraConfig
   "LOG_FORMAT" .Values.logging.format
   "STATS_INTERVAL" (printf "%ds" (int $c.statsIntervalSeconds))
   "SHUTDOWN_GRACE" (printf "%ds" (int $c.shutdownGraceSeconds))
+  "SUPPORTED_PAIRS" .Values.schedulers.supportedPairs
 }}
 {{- include "data-manager.configData" (list $c.extraConfig $data) }}
 {{- end }}
@@ -274,4 +275,19 @@ Service's name. args: (list $ "consumer") */}}
 {{- if $root.Values.metrics.serviceMonitor.enabled }}
 {{- printf ", job=%q" $deployment }}
 {{- end }}
+{{- end }}
+
+{{/* dm-api's ConfigMap data (also hashed into its pods' checksum annotation). */}}
+{{- define "data-manager.apiConfig" -}}
+{{- $a := .Values.api }}
+{{- $data := dict
+  "API_HOST" "0.0.0.0"
+  "API_PORT" (toString $a.port)
+  "LOG_LEVEL" .Values.logging.level
+  "LOG_FORMAT" .Values.logging.format
+  "SHUTDOWN_GRACE" (printf "%ds" (int $a.shutdownGraceSeconds))
+  "API_QUERY_TIMEOUT" (printf "%ds" (int $a.queryTimeoutSeconds))
+  "API_PAGE_REFRESH" (printf "%ds" (int $a.pageRefreshSeconds))
+}}
+{{- include "data-manager.configData" (list $a.extraConfig $data) }}
 {{- end }}

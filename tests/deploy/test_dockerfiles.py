@@ -21,7 +21,7 @@ IMAGES = {
     "Dockerfile.consumer": {"target": "consumer", "bins": ["dm-consumer"],
                             "deployments": ["data-manager-consumer"], "extra": {}},
     # dm-demo only in the `demo` target, which deploy/docker-compose.yml's `seed` service runs.
-    "Dockerfile.scheduler": {"target": "scheduler", "bins": ["dm-auditor", "dm-analytics"],
+    "Dockerfile.scheduler": {"target": "scheduler", "bins": ["dm-auditor", "dm-analytics", "dm-api"],
                              "deployments": ["data-manager-auditor", "data-manager-analytics"],
                              "extra": {"demo": ["dm-demo"]}},
 }

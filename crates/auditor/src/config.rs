@@ -53,6 +53,9 @@ pub struct RunArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub election: leader::ElectionArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub events: crate::quality_events::EventArgs,
 
     /// Pause between the start of one cycle and the next.
     #[arg(long = "audit-interval", env = "AUDIT_INTERVAL", default_value = "300")]

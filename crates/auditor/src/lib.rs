@@ -28,6 +28,7 @@ pub mod gaps;
 pub mod metrics;
 pub mod once;
 pub mod output;
+pub mod quality_events;
 pub mod schedule;
 pub mod score;
 pub mod trades;

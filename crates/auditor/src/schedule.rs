@@ -15,6 +15,7 @@ use crate::cycle::earliest_start;
 use crate::dataset::DatasetReport;
 use crate::metrics;
 use crate::once::summary;
+use crate::quality_events::QualityEvents;
 use crate::write::{WriteError, ensure_indexes, stored_row_keys, write_reports};
 
 pub use scheduler::RunError;
@@ -56,6 +57,7 @@ pub async fn run(
         settings,
         owed: Vec::new(),
         indexes_ready: false,
+        events: QualityEvents::new(args.events),
     };
     scheduler::run(&SERVICE, config, audit, shutdown).await
 }
@@ -75,6 +77,7 @@ struct Audit {
     settings: Settings,
     owed: Vec<Owed>,
     indexes_ready: bool,
+    events: QualityEvents,
 }
 
 impl Job for Audit {
@@ -130,6 +133,7 @@ impl Job for Audit {
         let line = summary(&reports, started.elapsed().as_secs_f64());
         metrics::results(&reports);
         crate::trades::metrics::results(&trades);
+        self.events.observe(&stores.sink, &reports, fence).await;
         self.owed.push(Owed {
             reports,
             trades,
@@ -145,7 +149,10 @@ impl Job for Audit {
         let outcome = self.write_owed(&stores.sink, term).await;
         ::metrics::gauge!(metrics::PENDING_CYCLES).set(self.owed.len() as f64);
         match outcome {
-            Ok(()) => Ok(line),
+            Ok(()) => {
+                self.events.publish().await;
+                Ok(line)
+            }
             Err(WriteError::Stopped) => Err(Failure::Stopped),
             Err(WriteError::Sink(e)) => {
                 if e.ends_term() {

@@ -20,6 +20,7 @@ pub async fn ensure_indexes(sink: &MongoSink) -> Result<(), SinkError> {
     for (collection, models) in indexes() {
         sink.ensure_indexes(collection, models).await?;
     }
+    store::indexes::ensure_api_indexes(sink).await?;
     Ok(())
 }
 

@@ -8,12 +8,14 @@
 //! - [`procs`]: child processes with log files, stopped with SIGTERM, exit codes kept.
 //! - [`probe`]: HTTP GETs of the admin endpoints and Prometheus text parsing.
 //! - [`results`]: what the auditor and analytics wrote to MongoDB.
+//! - [`events`]: the data-quality events the auditor published, counted.
 //! - [`summary`]: the facts of a run, as JSON or a short text.
 //! - [`run`]: the orchestration, step by step.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod events;
 pub mod market;
 pub mod probe;
 pub mod procs;

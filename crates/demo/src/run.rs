@@ -16,7 +16,7 @@ use crate::procs::{Exit, Proc, last_line};
 use crate::results;
 use crate::seeding;
 use crate::services::{self, Service};
-use crate::summary::{Analytics, Consumer, Endpoint, FaultCheck, Loadgen, Summary};
+use crate::summary::{Analytics, Api, Consumer, Endpoint, FaultCheck, Loadgen, Summary};
 
 /// The consumer's stats line prefix (kept from the current service).
 const STATS_PREFIX: &str = "Message processing stats";
@@ -189,14 +189,18 @@ async fn keep_running(
         .push(Proc::spawn("dm-loadgen", cmd, run_dir)?.stopped_by_sigint());
     step(format!(
         "running until Ctrl-C: publishing {} msg/s, audits every {} s, analytics every {} s \
-         (try: curl -s {})",
+         (try: curl -s {}){}",
         args.rate,
         args.audit_interval,
         args.analytics_interval,
         summary
             .endpoints
             .first()
-            .map_or(String::new(), |e| e.metrics.clone())
+            .map_or(String::new(), |e| e.metrics.clone()),
+        summary
+            .api
+            .as_ref()
+            .map_or(String::new(), |a| format!("; status page {}", a.page))
     ));
     interrupted().await;
     eprintln!();
@@ -308,6 +312,7 @@ async fn pipeline(
     let auditor_bin = binary(&bins, "dm-auditor")?;
     let analytics_bin = bins.join("dm-analytics");
     let analytics_check = analytics_available(&analytics_bin).await;
+    let api_bin = bins.join("dm-api");
 
     // 1. Services.
     let mut svc: Vec<Service> = Vec::new();
@@ -430,9 +435,13 @@ async fn pipeline(
             .env("METRICS_PORT", port.to_string())
             .env("LOG_FORMAT", "text");
     };
+    let events_subject = format!("demo.{}.data-manager.audit.events", std::process::id());
+    let events = crate::events::count(&nats_url, &events_subject).await;
     let auditor_port = services::free_port()?;
     let mut cmd = Command::new(&auditor_bin);
     scheduler_env(&mut cmd, auditor_port);
+    cmd.env("NATS_URL", &nats_url)
+        .env("AUDIT_EVENTS_SUBJECT", &events_subject);
     cmd.env("AUDIT_TIMEFRAMES", TIMEFRAMES.join(","))
         .env("AUDIT_INTERVAL", args.audit_interval.to_string())
         // 48 h, so that yesterday's 1d candle lies in the window (24 h would audit `1d` as
@@ -591,6 +600,19 @@ async fn pipeline(
         step("analytics cycle done");
     }
 
+    let api = if api_bin.is_file() {
+        Some(start_api(&api_bin, &mongo_url, run_dir, stack, &mut endpoints).await?)
+    } else {
+        step("dm-api skipped: not built");
+        None
+    }
+    .map(|(page, datasets)| Api {
+        page,
+        datasets,
+        events: events.get(),
+        subject: events_subject.clone(),
+    });
+
     Ok(Summary {
         run_dir: run_dir.display().to_string(),
         services: svc,
@@ -604,7 +626,40 @@ async fn pipeline(
         analytics,
         endpoints,
         exits: Vec::new(),
+        api,
     })
+}
+
+/// Starts dm-api on the results and waits until it lists datasets: (page URL, datasets).
+async fn start_api(
+    bin: &Path,
+    mongo_url: &str,
+    run_dir: &Path,
+    stack: &mut Stack,
+    endpoints: &mut Vec<Endpoint>,
+) -> Result<(String, usize), DemoError> {
+    let port = services::free_port()?;
+    let mut cmd = Command::new(bin);
+    cmd.env("MONGODB_URL", mongo_url)
+        .env("API_HOST", "127.0.0.1")
+        .env("API_PORT", port.to_string())
+        .env("PROBE_INTERVAL", "2s")
+        .env("LOG_FORMAT", "text");
+    let mut p = Proc::spawn("dm-api", cmd, run_dir)?;
+    wait_ready(&mut p, port).await?;
+    let page = format!("http://127.0.0.1:{port}/");
+    step(format!(
+        "dm-api ready (pid {}): status page {page}",
+        p.pid().unwrap_or_default()
+    ));
+    stack.children.push(p);
+    endpoints.push(endpoint("dm-api", port));
+    let datasets = probe::get(port, "/v1/datasets")
+        .await
+        .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+        .and_then(|v| v["datasets"].as_array().map(Vec::len))
+        .unwrap_or(0);
+    Ok((page, datasets))
 }
 
 fn same_instant(text: Option<&str>, at: chrono::DateTime<Utc>) -> bool {

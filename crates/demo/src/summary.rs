@@ -37,6 +37,21 @@ pub struct Summary {
     pub endpoints: Vec<Endpoint>,
     /// How the demo's children exited (empty with `--keep` until Ctrl-C).
     pub exits: Vec<Exit>,
+    /// dm-api and the data-quality events (absent when dm-api was not built).
+    pub api: Option<Api>,
+}
+
+/// What dm-api served, and the data-quality events the auditor published.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Api {
+    /// The status page (`http://127.0.0.1:<port>/`).
+    pub page: String,
+    /// Datasets `GET /v1/datasets` listed.
+    pub datasets: usize,
+    /// Events received on the subject.
+    pub events: u64,
+    /// The events' subject.
+    pub subject: String,
 }
 
 /// One injected fault and its verdict.
@@ -224,6 +239,23 @@ impl Summary {
                 "dm-analytics   : not run ({})",
                 self.analytics.note.as_deref().unwrap_or("unavailable")
             );
+        }
+        match &self.api {
+            Some(a) => {
+                let _ = writeln!(
+                    s,
+                    "dm-api         : status page {} ({} datasets at {}v1/datasets, OpenAPI at {}openapi.json)",
+                    a.page, a.datasets, a.page, a.page
+                );
+                let _ = writeln!(
+                    s,
+                    "quality events : {} on {} (findings opened/resolved, status changes)",
+                    a.events, a.subject
+                );
+            }
+            None => {
+                let _ = writeln!(s, "dm-api         : not run (build it: cargo build -p api)");
+            }
         }
         let _ = writeln!(s, "metrics        :");
         for e in &self.endpoints {

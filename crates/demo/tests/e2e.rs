@@ -123,9 +123,32 @@ fn demo_pipeline_reports_the_injected_faults_counts_and_analytics() {
         assert_eq!(summary["analytics"]["available"], false);
     }
 
+    // dm-api served every audited dataset; the auditor published the first cycle's events
+    // (one status per dataset at least) on NATS.
+    if dir.join("dm-api").is_file() {
+        let api = &summary["api"];
+        assert_eq!(
+            api["datasets"].as_u64(),
+            Some(SYMBOLS.len() as u64 * 5),
+            "{api}"
+        );
+        assert!(
+            api["page"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("http://127.0.0.1:"))
+        );
+        assert!(
+            api["events"].as_u64().unwrap_or(0) >= SYMBOLS.len() as u64 * 5,
+            "{api}"
+        );
+    }
+
     // A clean shutdown: every service exited 0 after SIGTERM.
     let exits = summary["exits"].as_array().expect("exits");
-    assert_eq!(exits.len(), 2 + usize::from(analytics_built(&dir)));
+    assert_eq!(
+        exits.len(),
+        2 + usize::from(analytics_built(&dir)) + usize::from(dir.join("dm-api").is_file())
+    );
     for e in exits {
         assert_eq!(e["code"], 0, "{e}");
     }

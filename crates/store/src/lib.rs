@@ -19,6 +19,7 @@
 
 pub mod bson_safe;
 pub mod config;
+pub mod indexes;
 pub mod kline;
 pub mod mongo_url;
 pub mod mysql_url;

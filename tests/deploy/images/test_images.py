@@ -135,8 +135,8 @@ def image_files(image: str) -> set[str]:
 
 
 @pytest.mark.parametrize("image, expected", [
-    ("consumer", ["dm-consumer"]), ("scheduler", ["dm-analytics", "dm-auditor"]),
-    ("demo", ["dm-analytics", "dm-auditor", "dm-demo"]),
+    ("consumer", ["dm-consumer"]), ("scheduler", ["dm-analytics", "dm-api", "dm-auditor"]),
+    ("demo", ["dm-analytics", "dm-api", "dm-auditor", "dm-demo"]),
 ])
 def test_image_holds_its_binaries_no_shell_and_a_non_root_user(images, image, expected):
     files = image_files(images[image])
