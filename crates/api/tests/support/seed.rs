@@ -133,8 +133,8 @@ pub async fn analytics(db: &MariaDb, mongo_url: &str, now: DateTime<Utc>) {
         now,
         &never_stopped,
     )
-        .await
-        .expect("analytics write");
+    .await
+    .expect("analytics write");
     source.close().await;
 }
 
