@@ -284,6 +284,46 @@ async fn an_undecodable_row_is_counted_and_the_rest_audited() {
     assert_eq!(r.status, TradesStatus::Critical);
 }
 
+/// A trades read that fails while the server still answers is that dataset's `read_error`:
+/// the cycle succeeds and the klines datasets are audited as usual.
+#[tokio::test]
+async fn a_blocked_trades_table_is_its_datasets_read_error_and_nothing_else() {
+    let db = MariaDb::create().await;
+    seed_klines(&db, "BTCUSDT", 20).await;
+    insert_trades(&db.pool, "BTCUSDT", &binance_trades(20, 1_000, None), now())
+        .await
+        .expect("insert");
+    // Another session write-locks `trades`: every read of it blocks past DB_TIMEOUT while the
+    // server and the klines tables still answer.
+    let mut locker = db.pool.acquire().await.expect("connection");
+    locker
+        .execute("LOCK TABLES trades WRITE")
+        .await
+        .expect("lock");
+    let mut a = args(&db, None, "BTCUSDT");
+    a.audit.store.db_timeout = runtime::config::Seconds(std::time::Duration::from_secs(1));
+    let settings = a.audit.settings().expect("settings");
+    let once = auditor::once::once(&a, &settings)
+        .await
+        .expect("a trades read error must not fail the cycle");
+    locker.execute("UNLOCK TABLES").await.expect("unlock");
+    let [r] = once.trades.as_slice() else {
+        panic!("one trades dataset: {:?}", once.trades)
+    };
+    assert_eq!(r.status, TradesStatus::ReadError);
+    assert_eq!(kinds(r), ["read_error"]);
+    assert!(
+        r.findings[0].details.contains("timed out"),
+        "{}",
+        r.findings[0].details
+    );
+    assert_eq!(r.completeness, None);
+    let [k] = once.reports.as_slice() else {
+        panic!("one klines dataset")
+    };
+    assert_eq!(k.status, auditor::dataset::Status::Ok, "{:?}", k.findings);
+}
+
 #[tokio::test]
 async fn trades_datasets_are_written_fenced_next_to_the_klines() {
     let db = MariaDb::create().await;
@@ -359,4 +399,149 @@ async fn once_json_lists_the_trades_datasets() {
     assert_eq!(trades[0]["findings"][1]["check"], "trade_ms_collision");
     assert_eq!(trades[1]["status"], "not_extracted");
     assert_eq!(v["datasets"].as_array().map(Vec::len), Some(2));
+}
+
+mod fencing {
+    //! The trades datasets' writes take the klines datasets' fenced path: the fence re-claimed
+    //! per dataset, nothing sent past the deadline or after the term ended.
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use mongodb::bson::{Document, doc};
+    use store::sink::Deadline;
+    use store::testing::{at, drop_mongo_database, mongo_url};
+    use store::{Fence, MongoSink, SinkError};
+    use tokio_util::sync::CancellationToken;
+
+    use auditor::trades::documents::write_reports;
+    use auditor::trades::reconcile::TradesParams;
+    use auditor::trades::{TradesReport, TradesStatus};
+    use auditor::write::WriteError;
+
+    const LEASE: &str = "data-manager-auditor";
+
+    fn report(symbol: &str) -> TradesReport {
+        let p = TradesParams {
+            now: at(2025, 10, 21, 14, 30, 0),
+            window: 3_600,
+            reference: "5m".parse().expect("tf"),
+            max_lag: 900,
+        };
+        TradesReport::informational(symbol, p, TradesStatus::NotExtracted, "none".into())
+    }
+
+    async fn sink(url: &str) -> MongoSink {
+        MongoSink::connect(url, "trades-fencing-test", Duration::from_secs(10))
+            .await
+            .expect("connect")
+    }
+
+    async fn terms(s: &MongoSink, coll: &str) -> Vec<(String, i64)> {
+        let mut out = Vec::new();
+        let mut cursor = s.collection(coll).find(doc! {}).await.expect("find");
+        while cursor.advance().await.expect("next") {
+            let d: Document = cursor.deserialize_current().expect("doc");
+            out.push((
+                d.get_str("symbol").unwrap_or("").to_owned(),
+                d.get_i64("leader_term").unwrap_or(-1),
+            ));
+        }
+        out.sort();
+        out
+    }
+
+    /// Claims the fence for `term` from another thread with its own runtime and client, as
+    /// another replica would, while the caller is inside a write.
+    fn claim_elsewhere(url: String, term: i64) {
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(async move {
+                    sink(&url)
+                        .await
+                        .claim_fence(
+                            &Fence::new(LEASE, term, "newer"),
+                            at(2025, 10, 21, 14, 31, 0),
+                        )
+                        .await
+                        .expect("the newer term claims the fence");
+                });
+        })
+        .join()
+        .expect("claim thread");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stale_term_stops_at_its_next_trades_dataset_once_a_newer_term_claimed_the_fence() {
+        let url = mongo_url();
+        let s = sink(&url).await;
+        // One dataset's batch is three operations (claim, its finding, its health document);
+        // before the fourth, term 5 claims the fence.
+        let calls = Arc::new(AtomicUsize::new(0));
+        let deadline = {
+            let (calls, url) = (calls.clone(), url.clone());
+            Deadline::from_fn(move || {
+                if calls.fetch_add(1, Ordering::SeqCst) == 3 {
+                    claim_elsewhere(url.clone(), 5);
+                }
+                Some(tokio::time::Instant::now() + Duration::from_secs(60))
+            })
+        };
+        let stale = Fence {
+            deadline,
+            ..Fence::new(LEASE, 4, "stale")
+        };
+        let reports = [report("AAAUSDT"), report("BBBUSDT")];
+        let now = at(2025, 10, 21, 14, 30, 0);
+        let err = write_reports(&s, &stale, &reports, "run", now, &CancellationToken::new())
+            .await
+            .expect_err("fenced at the second dataset");
+        assert!(
+            matches!(&err, WriteError::Sink(e) if e.is_fenced()),
+            "{err}"
+        );
+        assert_eq!(terms(&s, "audit_logs").await, [("AAAUSDT".into(), 4)]);
+        assert_eq!(terms(&s, "health_metrics").await, [("AAAUSDT".into(), 4)]);
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        drop_mongo_database(&url).await;
+    }
+
+    #[tokio::test]
+    async fn no_trades_write_past_the_deadline_or_after_the_term_ended() {
+        let url = mongo_url();
+        let s = sink(&url).await;
+        let now = at(2025, 10, 21, 14, 30, 0);
+        let reports = [report("AAAUSDT")];
+        let expired = Fence {
+            deadline: Deadline::at(tokio::time::Instant::now()),
+            ..Fence::new(LEASE, 4, "frozen")
+        };
+        let err = write_reports(
+            &s,
+            &expired,
+            &reports,
+            "run",
+            now,
+            &CancellationToken::new(),
+        )
+        .await
+        .expect_err("deadline passed");
+        assert!(
+            matches!(err, WriteError::Sink(SinkError::DeadlinePassed { .. })),
+            "{err}"
+        );
+        let ended = CancellationToken::new();
+        ended.cancel();
+        let err = write_reports(&s, &Fence::new(LEASE, 4, "x"), &reports, "run", now, &ended)
+            .await
+            .expect_err("term ended");
+        assert!(matches!(err, WriteError::Stopped), "{err}");
+        assert!(terms(&s, "audit_logs").await.is_empty());
+        assert!(terms(&s, "leader_fence").await.is_empty());
+        drop_mongo_database(&url).await;
+    }
 }
