@@ -127,8 +127,15 @@ mod tests {
     fn the_window_must_be_whole_reference_candles() {
         let e = parse(&["--audit-trades-window", "7m"]).expect_err("7m");
         assert!(e.starts_with("AUDIT_TRADES_WINDOW"), "{e}");
-        let e = parse(&["--audit-trades-window", "30d"]).expect_err("unit");
-        assert!(e.contains("30d"), "{e}");
+        let e = parse(&["--audit-trades-window", "30w"]).expect_err("unit");
+        assert!(e.contains("30w"), "{e}");
+        // Days are a unit (since `1d` durations), but 30 days exceed the 7-day bound.
+        let e = parse(&["--audit-trades-window", "30d"]).expect_err("too long");
+        assert!(e.starts_with("AUDIT_TRADES_WINDOW"), "{e}");
+        assert_eq!(
+            parse(&["--audit-trades-window", "1d"]).expect("1d").window,
+            86_400
+        );
         let e = parse(&["--audit-trades-window", "200h"]).expect_err("too long");
         assert!(e.starts_with("AUDIT_TRADES_WINDOW"), "{e}");
         let e = parse(&["--audit-trades-reference", "1M"]).expect_err("month");
