@@ -231,11 +231,7 @@ async fn events_wait_while_nats_is_down_and_go_out_with_the_same_ids_once_it_is_
             store::testing::at(2025, 10, 21, h, 0, 0),
         ));
     }
-    let fence = store::Fence {
-        lease: "data-manager-auditor".into(),
-        term: 3,
-        holder: "a-0".into(),
-    };
+    let fence = store::Fence::new("data-manager-auditor", 3, "a-0");
     events.observe(&sink, &[audit.finish()], &fence).await;
     assert_eq!(events.pending(), 2, "a gap opened and a first status");
 
