@@ -325,6 +325,8 @@ def test_consumer_configmap_holds_its_non_secret_settings():
         "LOG_FORMAT": "json",
         "STATS_INTERVAL": "60s",
         "SHUTDOWN_GRACE": "20s",
+        # Reserves the configured symbols' labels before junk symbols can take them.
+        "SUPPORTED_PAIRS": "BTCUSDT,ETHUSDT,BNBUSDT,ADAUSDT,SOLUSDT",
     }
 
 
@@ -372,12 +374,14 @@ def test_scheduler_pods_get_identity_from_the_downward_api_and_urls_from_the_sec
         if name == CONSUMER:
             continue
         env = {e["name"]: e["valueFrom"] for e in spec["containers"][0]["env"]}
+        # Only the auditor publishes data-quality events, so only it reads NATS_URL.
+        nats = {"NATS_URL": {"configMapKeyRef": {"name": "petrosa-common-config", "key": "NATS_URL"}}}
         assert env == {
             "POD_NAME": {"fieldRef": {"fieldPath": "metadata.name"}},
             "POD_NAMESPACE": {"fieldRef": {"fieldPath": "metadata.namespace"}},
             "MYSQL_URI": {"secretKeyRef": {"name": "petrosa-sensitive-credentials", "key": "MYSQL_URI"}},
             "MONGODB_URL": {"secretKeyRef": {"name": "petrosa-sensitive-credentials", "key": "mongodb-connection-string"}},
-        }, name
+        } | (nats if name.endswith("auditor") else {}), name
         assert spec["containers"][0]["envFrom"] == [{"configMapRef": {"name": name}}], name
 
 
@@ -468,7 +472,8 @@ def test_scheduler_network_policy_adds_databases_and_the_api_server():
     assert policy["spec"]["podSelector"]["matchExpressions"] == [
         {"key": "app.kubernetes.io/component", "operator": "In", "values": ["auditor", "analytics"]}
     ]
-    assert _egress_ports(policy) == {("UDP", 53), ("TCP", 53), ("TCP", 3306), ("TCP", 27017), ("TCP", 6443)}
+    # 4222: the auditor's data-quality events on NATS.
+    assert _egress_ports(policy) == {("UDP", 53), ("TCP", 53), ("TCP", 3306), ("TCP", 27017), ("TCP", 6443), ("TCP", 4222)}
     api_rule = policy["spec"]["egress"][3]
     assert api_rule == {"ports": [{"protocol": "TCP", "port": 6443}], "to": [{"ipBlock": {"cidr": "10.0.0.1/32"}}]}
     # The consumer never gets API-server or database egress.
