@@ -3,7 +3,8 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use store::{Fence, MongoSink, SinkError};
+use mongodb::bson::{Document, doc};
+use store::{Batched, Batching, Fence, FencedWrite, MongoSink, Outcome, SinkError};
 use tokio_util::sync::CancellationToken;
 
 use crate::dataset::DatasetReport;
@@ -67,15 +68,107 @@ pub struct Written {
     pub resolved: u64,
 }
 
-/// Writes every report: per dataset (one batch), re-claims the fence, upserts the findings,
-/// marks the findings that were not seen again as resolved and upserts the health document.
-/// Safe to repeat: every write is keyed. Stops between writes once `stop` is cancelled.
+/// Writes every report with the default [`Batching`]: see [`write_reports_with`].
+///
+/// # Errors
+/// As [`write_reports_with`].
+pub async fn write_reports(
+    sink: &MongoSink,
+    fence: &Fence,
+    reports: &[DatasetReport],
+    run_id: &str,
+    now: DateTime<Utc>,
+    stop: &CancellationToken,
+) -> Result<Written, WriteError> {
+    write_reports_with(sink, fence, reports, run_id, now, stop, Batching::default()).await
+}
+
+/// The statements of a cycle: (findings, resolutions, health documents). Pure.
+pub fn statements(
+    reports: &[DatasetReport],
+    run_id: &str,
+) -> (Vec<FencedWrite>, Vec<FencedWrite>, Vec<FencedWrite>) {
+    let mut findings = Vec::new();
+    let mut resolutions = Vec::new();
+    let mut health = Vec::with_capacity(reports.len());
+    for r in reports {
+        for f in &r.findings {
+            let (set, set_on_insert) = finding_doc(r, f, run_id);
+            findings.push(FencedWrite::Upsert {
+                key: f.key(&r.symbol, r.timeframe.label()),
+                set,
+                set_on_insert,
+            });
+        }
+        if let Some(filter) = unresolved_filter(r) {
+            resolutions.push(FencedWrite::UpdateMany {
+                filter,
+                set: doc! { "resolved_at": store::bson_safe::date(r.params.now) },
+            });
+        }
+        health.push(FencedWrite::Upsert {
+            key: health_id(r),
+            set: health_doc(r, run_id),
+            set_on_insert: Document::new(),
+        });
+    }
+    (findings, resolutions, health)
+}
+
+/// Writes every report as a few unordered `update` commands: findings and health documents
+/// first (the two collections in parallel), then the resolution of the findings not seen
+/// again (after the findings, whose `last_seen` it reads). The fence is re-claimed before
+/// every round of commands; a fenced statement stops the write after its round. Safe to
+/// repeat: every write is keyed. Writes the same documents as [`write_reports_per_document`].
 ///
 /// # Errors
 /// [`WriteError::Sink`] ([`SinkError::Fenced`] when a newer term wrote or claimed the fence,
 /// [`SinkError::DeadlinePassed`] after the write deadline); [`WriteError::Stopped`] when `stop`
 /// was cancelled.
-pub async fn write_reports(
+pub async fn write_reports_with(
+    sink: &MongoSink,
+    fence: &Fence,
+    reports: &[DatasetReport],
+    run_id: &str,
+    now: DateTime<Utc>,
+    stop: &CancellationToken,
+    batching: Batching,
+) -> Result<Written, WriteError> {
+    let (findings, resolutions, health) = statements(reports, run_id);
+    let counts = (findings.len() as u64, health.len() as u64);
+    let first = [(AUDIT_LOGS, findings), (HEALTH_METRICS, health)];
+    let [_, _] = done(
+        sink.write_batched(fence, now, &first, batching, stop)
+            .await?,
+    )?;
+    let then = [(AUDIT_LOGS, resolutions)];
+    let [r] = done(
+        sink.write_batched(fence, now, &then, batching, stop)
+            .await?,
+    )?;
+    Ok(Written {
+        findings: counts.0,
+        health: counts.1,
+        resolved: r.modified,
+    })
+}
+
+/// The outcomes of a finished batched write, one per stream (`write_batched` returns exactly
+/// one per stream given, so the conversion cannot fail).
+fn done<const N: usize>(b: Batched) -> Result<[Outcome; N], WriteError> {
+    match b {
+        Batched::Done(o) => o.try_into().map_err(|_| WriteError::Stopped),
+        Batched::Stopped => Err(WriteError::Stopped),
+    }
+}
+
+/// The reference path: one request per document, per dataset (claim, findings, resolution,
+/// health). The service writes with [`write_reports`]; this is kept so a test can prove both
+/// leave the same documents.
+///
+/// # Errors
+/// As [`write_reports_with`].
+pub async fn write_reports_per_document(
     sink: &MongoSink,
     fence: &Fence,
     reports: &[DatasetReport],
