@@ -53,6 +53,10 @@ bench-audit: services ## dm-auditor: one 30-day audit vs the bare MySQL read (13
 bench-analytics: services ## dm-analytics: one cycle (10 symbols, 90 days of 1h) vs the bare MySQL read
 	$(CARGO) bench -p analytics --bench cycle
 
+.PHONY: bench-scale
+bench-scale: services ## Schedulers at 50/500/2,000 datasets, Mongo direct vs 10 ms RTT, 10 cycles at 2,000 (not in CI)
+	$(CARGO) bench -p auditor --bench scale
+
 bench-failover: ## Lease failover after a crash and hand-over after a release (fake API server)
 	$(CARGO) run --release -p leader --example failover
 

@@ -1,10 +1,12 @@
 //! Helpers every integration test uses: [`eventually`] (polling with a deadline),
 //! [`free_port`], a raw-socket [`http_get`] for admin ports, and Prometheus text parsing
-//! ([`parse_metrics`], [`metric`]).
+//! ([`parse_metrics`], [`metric`]), and a TCP proxy adding network delay ([`latency`]).
 //!
 //! Dev-only: test code depends on this crate, binaries never do. Panics here are test failures.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+
+pub mod latency;
 
 use std::collections::HashMap;
 use std::future::Future;
