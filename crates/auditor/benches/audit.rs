@@ -82,6 +82,7 @@ async fn main() {
         max_row_findings: 100,
         min_due_slots: 7,
         db_timeout: Duration::from_secs(60),
+        health_history_days: 30,
     };
     let never = tokio_util::sync::CancellationToken::new();
     // Warm the buffer pool and the connection once.

@@ -52,6 +52,7 @@ fn settings(symbols: usize) -> Settings {
         max_row_findings: 100,
         min_due_slots: 7,
         db_timeout: Duration::from_secs(120),
+        health_history_days: 30,
     }
 }
 
@@ -94,7 +95,7 @@ async fn cycle(
     let sink = MongoSink::connect(url, "bench-scale", Duration::from_secs(300))
         .await
         .expect("connect");
-    ensure_indexes(&sink).await.expect("indexes");
+    ensure_indexes(&sink, 30).await.expect("indexes");
     let t = Instant::now();
     let reports: Vec<DatasetReport> =
         auditor::cycle::audit_all(source, settings, now, None, &never)

@@ -172,6 +172,16 @@ pub struct AuditArgs {
         default_value_t = 100
     )]
     pub max_row_findings: usize,
+
+    /// Days of health history kept: a TTL index on `health_metrics.computed_at` lets the
+    /// server delete older health documents, so the collection stops growing with age.
+    #[arg(
+        long = "health-history-days",
+        env = "HEALTH_HISTORY_DAYS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u32).range(1..=3650)
+    )]
+    pub health_history_days: u32,
 }
 
 /// Which symbols to audit.
@@ -204,6 +214,8 @@ pub struct Settings {
     pub min_due_slots: i64,
     /// Database call timeout.
     pub db_timeout: Duration,
+    /// Days of health history kept (TTL on `health_metrics.computed_at`).
+    pub health_history_days: u32,
 }
 
 /// The default L: max(2·I, 900 s) (C.1).
@@ -299,6 +311,7 @@ impl AuditArgs {
             max_row_findings: self.max_row_findings,
             min_due_slots: self.min_due_slots,
             db_timeout: self.store.db_timeout.0,
+            health_history_days: self.health_history_days,
         })
     }
 }

@@ -9,19 +9,22 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dataset::DatasetReport;
 use crate::documents::{
-    AUDIT_LOGS, HEALTH_METRICS, finding_doc, health_doc, health_id, indexes, unresolved_filter,
+    AUDIT_LOGS, HEALTH_METRICS, HEALTH_TTL_INDEX, finding_doc, health_doc, health_id, health_ttl,
+    indexes, unresolved_filter,
 };
-use crate::finding::Check;
 
-/// Creates the collections' indexes (idempotent).
+/// Creates the collections' indexes (idempotent), and the health history's TTL index with a
+/// lifetime of `health_history_days` (changed in place when it differs).
 ///
 /// # Errors
 /// [`SinkError`] when the server refuses or is unreachable.
-pub async fn ensure_indexes(sink: &MongoSink) -> Result<(), SinkError> {
+pub async fn ensure_indexes(sink: &MongoSink, health_history_days: u32) -> Result<(), SinkError> {
     for (collection, models) in indexes() {
         sink.ensure_indexes(collection, models).await?;
     }
-    Ok(())
+    let ttl = health_ttl(health_history_days);
+    sink.ensure_ttl_index(HEALTH_METRICS, HEALTH_TTL_INDEX, "computed_at", ttl)
+        .await
 }
 
 /// The keys of the row findings stored and not resolved whose row opened at or after `since`:
@@ -33,17 +36,17 @@ pub async fn stored_row_keys(
     sink: &MongoSink,
     since: DateTime<Utc>,
 ) -> Result<HashSet<String>, SinkError> {
-    let kinds: Vec<&str> = Check::ALL
-        .iter()
-        .filter(|c| c.is_row_level())
-        .map(|c| c.as_str())
-        .collect();
-    let filter = mongodb::bson::doc! {
-        "kind": { "$in": kinds },
+    sink.ids(AUDIT_LOGS, stored_row_keys_filter(since)).await
+}
+
+/// The filter of [`stored_row_keys`]. Only row findings carry an `open_time` (every other
+/// kind stores null, which no date range matches), so the range alone selects them: equality
+/// then range, a shape every planner serves from the `sched_unresolved_open_time` index.
+pub fn stored_row_keys_filter(since: DateTime<Utc>) -> Document {
+    doc! {
         "resolved_at": mongodb::bson::Bson::Null,
         "open_time": { "$gte": store::bson_safe::date(since) },
-    };
-    sink.ids(AUDIT_LOGS, filter).await
+    }
 }
 
 /// Why writing a cycle's reports stopped.

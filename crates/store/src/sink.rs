@@ -292,6 +292,49 @@ impl MongoSink {
         .map(|_| ())
     }
 
+    /// Creates the TTL index `name` on the date `field` of `collection`, or, when it exists
+    /// with another lifetime, changes its lifetime in place (`collMod`): the setting can be
+    /// changed without dropping anything.
+    ///
+    /// # Errors
+    /// [`SinkError`] when the server refuses.
+    pub async fn ensure_ttl_index(
+        &self,
+        collection: &str,
+        name: &str,
+        field: &str,
+        expire_after: Duration,
+    ) -> Result<(), SinkError> {
+        let model = IndexModel::builder()
+            .keys(doc! { field: 1 })
+            .options(
+                mongodb::options::IndexOptions::builder()
+                    .name(name.to_owned())
+                    .expire_after(expire_after)
+                    .build(),
+            )
+            .build();
+        let created = self
+            .bounded(
+                "create_indexes",
+                self.collection(collection).create_index(model),
+            )
+            .await;
+        match created {
+            Err(SinkError::Driver { source, .. }) if is_index_conflict(&source) => {
+                let seconds = i64::try_from(expire_after.as_secs()).unwrap_or(i64::MAX);
+                let command = doc! {
+                    "collMod": collection,
+                    "index": { "name": name, "expireAfterSeconds": seconds },
+                };
+                self.bounded("collMod", self.db.run_command(command))
+                    .await
+                    .map(|_| ())
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
     /// The `_id`s of the documents of `collection` matching `filter` (a read; no fence).
     ///
     /// # Errors
@@ -543,6 +586,12 @@ impl MongoSink {
     pub async fn shutdown(self) {
         self.client.shutdown().await;
     }
+}
+
+/// Whether the server refused an index because one with the same name or keys but other
+/// options exists (IndexOptionsConflict, IndexKeySpecsConflict).
+fn is_index_conflict(e: &mongodb::error::Error) -> bool {
+    matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 85 || c.code == 86)
 }
 
 /// Reads an unordered `update` reply: per-statement duplicate-key errors are fenced keys
