@@ -28,8 +28,8 @@ endif
 	tests/deploy/run.sh
 
 .PHONY: test-faults
-test-faults: services ## Slow fault suite: freeze the leading scheduler (FREEZE_TRIALS=50 for RELIABILITY.md; default 3)
-	FREEZE_TRIALS=$${FREEZE_TRIALS:-3} $(CARGO) test -p auditor --test freeze -- --ignored --nocapture
+test-faults: services ## Slow fault suite: freeze the leading scheduler, kill its Mongo (FREEZE_TRIALS=50 for RELIABILITY.md; default 3)
+	FREEZE_TRIALS=$${FREEZE_TRIALS:-3} $(CARGO) test -p auditor --test freeze --test faults -- --ignored --nocapture
 
 lint: ## rustfmt check, clippy and rustdoc with warnings as errors
 	$(CARGO) fmt --all -- --check

@@ -110,9 +110,10 @@ impl Job for Audit {
             );
         }
         // Unknown (Mongo down) only means the row cap may hide a stored finding this cycle.
-        let stored = stored_row_keys(&stores.sink, earliest_start(&self.settings, now))
-            .await
-            .ok();
+        let stored = tokio::select! {
+            r = stored_row_keys(&stores.sink, earliest_start(&self.settings, now)) => r.ok(),
+            () = term.token.cancelled() => return Err(Failure::Stopped),
+        };
         let reports = tokio::select! {
             r = audit_all(&stores.source, &self.settings, now, stored.as_ref(), &term.token) => r.map_err(Failure::source)?,
             () = term.token.cancelled() => return Err(Failure::Stopped),

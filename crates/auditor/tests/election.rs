@@ -409,3 +409,77 @@ async fn a_recreated_lease_below_the_fence_steps_down_until_its_term_catches_up(
     drop(replica);
     drop_mongo_database(&mongo).await;
 }
+
+/// The API server answers 503 for 2 × LeaseDuration: the leader's term ends, it withdraws its
+/// per-dataset gauges (findings 0, score NaN) and stays up; once the server answers again it
+/// leads under a newer term and writes, the findings once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_server_outage_ends_the_term_withdraws_the_gauges_and_recovers() {
+    const HIGH_GAPS: &str = r#"data_manager_audit_findings{check="gap",severity="high"}"#;
+    const SCORE: &str = r#"data_manager_audit_health_score{symbol="BTCUSDT",timeframe="1h"}"#;
+    let db = MariaDb::create().await;
+    let hour = Utc::now().timestamp() / 3600 * 3600;
+    let open = |h: i64| DateTime::from_timestamp(hour - h * 3600, 0).expect("t");
+    let rows: Vec<_> = (1..30)
+        .filter(|h| ![10, 11].contains(h))
+        .map(|h| candle("BTCUSDT", h1(), open(h)))
+        .collect();
+    db.insert(h1(), "BTCUSDT", &rows).await;
+    let mongo = mongo_url();
+    let fake = FakeApi::start().await;
+    let kubeconfig = temp_path("kubeconfig", "yaml");
+    fake.write_kubeconfig(&kubeconfig, NS).expect("kubeconfig");
+    let mut solo = Replica::start("outage", &kubeconfig, &db.url, &mongo);
+
+    let term = eventually(SETTLE, || async {
+        let (holder, term) = lease(&fake)?;
+        let gaps = solo.metric(HIGH_GAPS).await?;
+        (solo.is(&holder) && gaps == 1.0).then_some(term)
+    })
+    .await;
+    assert!(solo.metric(SCORE).await.is_some_and(|s| !s.is_nan()));
+
+    fake.throttle(None, 503, 0);
+    let outage = Instant::now();
+    eventually(SETTLE, || async {
+        let leading = solo.metric(IS_LEADER).await?;
+        let gaps = solo.metric(HIGH_GAPS).await?;
+        let score = solo.metric(SCORE).await?;
+        (leading == 0.0 && gaps == 0.0 && score.is_nan()).then_some(())
+    })
+    .await;
+    tokio::time::sleep((LD * 2).saturating_sub(outage.elapsed())).await;
+    assert!(
+        solo.process.0.try_wait().expect("wait").is_none(),
+        "no exit during the outage\n{}",
+        logs(&[&solo])
+    );
+    fake.clear_throttle(None);
+
+    let newer = eventually(SETTLE, || async {
+        let (holder, t) = lease(&fake)?;
+        let written = stamps(&mongo, "health_metrics")
+            .await
+            .iter()
+            .any(|(_, s)| *s == t);
+        (solo.is(&holder) && t > term && written).then_some(t)
+    })
+    .await;
+    let gap_id = format!(
+        "BTCUSDT|1h|gap|{}",
+        open(11).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    assert_eq!(ids(&documents(&mongo, "audit_logs").await), [gap_id]);
+    assert!(
+        stamps(&mongo, "audit_logs")
+            .await
+            .iter()
+            .all(|(_, t)| *t == newer || *t == term)
+    );
+    eventually(SETTLE, || async {
+        (solo.metric(HIGH_GAPS).await? == 1.0).then_some(())
+    })
+    .await;
+    drop(solo);
+    drop_mongo_database(&mongo).await;
+}

@@ -17,7 +17,7 @@ use store::{Fence, KlineSource, MongoSink, SinkError};
 use tokio::sync::{Mutex, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::backoff::backoff;
 use crate::metrics::{CycleMetrics, LeadingGauge, Outcome};
@@ -317,6 +317,7 @@ async fn elect_and_work<J: Job>(
         if let Ok(mut v) = view.lock() {
             *v = Some(elector.subscribe());
         }
+        let candidate_is_local = elector.write_deadline().is_none();
         let candidate = Candidate {
             identity: elector.identity().to_owned(),
             lease: elector.lease_name().to_owned(),
@@ -345,6 +346,15 @@ async fn elect_and_work<J: Job>(
             elector.abort();
         }
         if !fenced || shutdown.is_cancelled() {
+            return Ok(());
+        }
+        if candidate_is_local {
+            // Without a Lease the term is always 0: standing again cannot pass the fence.
+            error!(
+                "fenced without leader election: a newer term wrote these results; \
+                 not writing until restarted (delete the leader_fence document to reset)"
+            );
+            shutdown.cancelled().await;
             return Ok(());
         }
         warn!("stepped down after a fenced write; standing for election again");
