@@ -54,7 +54,7 @@ bench-analytics: services ## dm-analytics: one cycle (10 symbols, 90 days of 1h)
 	$(CARGO) bench -p analytics --bench cycle
 
 .PHONY: bench-scale
-bench-scale: services ## Schedulers at 50/500/2,000 datasets, Mongo direct vs 10 ms RTT, 10 cycles at 2,000 (not in CI)
+bench-scale: services ## dm-auditor cycles at 50/500/2,000 datasets, Mongo direct vs 10 ms RTT, 10 cycles at 2,000 (not in CI)
 	$(CARGO) bench -p auditor --bench scale
 
 bench-failover: ## Lease failover after a crash and hand-over after a release (fake API server)

@@ -154,7 +154,10 @@ async fn main() {
         .collect();
     let max = sizes.iter().copied().max().unwrap_or(50).div_ceil(5);
     assert!(max <= MAX_SYMBOLS, "at most {} datasets", MAX_SYMBOLS * 5);
-    let now: DateTime<Utc> = DateTime::from_timestamp(1_761_057_000, 0).expect("now");
+    // The current time (on a 5-minute grid), not a fixed date: the health history's TTL index
+    // would otherwise have the server deleting every cycle's documents while we write.
+    let now: DateTime<Utc> =
+        DateTime::from_timestamp(Utc::now().timestamp() / 300 * 300, 0).expect("now");
     let db = MariaDb::create().await;
     let t = Instant::now();
     let rows = seed(&db, max, now).await;
