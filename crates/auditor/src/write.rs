@@ -86,13 +86,16 @@ pub async fn write_reports(
     write_reports_with(sink, fence, reports, run_id, now, stop, Batching::default()).await
 }
 
-/// The statements of a cycle: (findings, resolutions, health documents). Pure.
+/// The statements of a cycle: (findings, resolutions, health documents). Pure. The
+/// resolutions are one statement per group of datasets whose filters differ only in the
+/// symbol (in practice one or two per timeframe): the same documents as one per dataset, in a
+/// few statements instead of thousands.
 pub fn statements(
     reports: &[DatasetReport],
     run_id: &str,
 ) -> (Vec<FencedWrite>, Vec<FencedWrite>, Vec<FencedWrite>) {
     let mut findings = Vec::new();
-    let mut resolutions = Vec::new();
+    let mut groups: Vec<(Document, mongodb::bson::Bson, Vec<String>)> = Vec::new();
     let mut health = Vec::with_capacity(reports.len());
     for r in reports {
         for f in &r.findings {
@@ -103,11 +106,14 @@ pub fn statements(
                 set_on_insert,
             });
         }
-        if let Some(filter) = unresolved_filter(r) {
-            resolutions.push(FencedWrite::UpdateMany {
-                filter,
-                set: doc! { "resolved_at": store::bson_safe::date(r.params.now) },
-            });
+        if let Some(mut filter) = unresolved_filter(r) {
+            // Datasets whose filters differ only in the symbol share one statement.
+            filter.remove("symbol");
+            let at = store::bson_safe::date(r.params.now);
+            match groups.iter_mut().find(|(f, a, _)| *f == filter && *a == at) {
+                Some((_, _, symbols)) => symbols.push(r.symbol.clone()),
+                None => groups.push((filter, at, vec![r.symbol.clone()])),
+            }
         }
         health.push(FencedWrite::Upsert {
             key: health_id(r),
@@ -115,6 +121,16 @@ pub fn statements(
             set_on_insert: Document::new(),
         });
     }
+    let resolutions = groups
+        .into_iter()
+        .map(|(mut filter, at, symbols)| {
+            filter.insert("symbol", doc! { "$in": symbols });
+            FencedWrite::UpdateMany {
+                filter,
+                set: doc! { "resolved_at": at },
+            }
+        })
+        .collect();
     (findings, resolutions, health)
 }
 
@@ -218,4 +234,46 @@ pub async fn write_reports_per_document(
         w.health += 1;
     }
     Ok(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::{DatasetAudit, Params};
+    use crate::score::Profile;
+    use store::testing::at;
+
+    fn report(symbol: &str, tf: &str) -> DatasetReport {
+        let p = Params {
+            now: at(2025, 10, 22, 0, 30, 0),
+            window: 86_400,
+            timeframe: tf.parse().expect("tf"),
+            tolerance: 60,
+            max_lag: 7_200,
+            profile: Profile::V3,
+            max_row_findings: 100,
+        };
+        DatasetAudit::new(symbol, p, None).finish()
+    }
+
+    #[test]
+    fn resolutions_are_one_statement_per_timeframe_naming_its_symbols() {
+        let reports = [
+            report("A", "1h"),
+            report("B", "1h"),
+            report("A", "5m"),
+            report("C", "1h"),
+        ];
+        let (_, resolutions, health) = statements(&reports, "run");
+        assert_eq!(health.len(), 4);
+        assert_eq!(resolutions.len(), 2);
+        let FencedWrite::UpdateMany { filter, .. } = &resolutions[0] else {
+            panic!("a multi-document update")
+        };
+        assert_eq!(
+            filter.get_document("symbol").expect("symbol"),
+            &doc! { "$in": ["A", "B", "C"] }
+        );
+        assert_eq!(filter.get_str("timeframe").ok(), Some("1h"));
+    }
 }
