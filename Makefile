@@ -74,6 +74,10 @@ bench-analytics: services ## dm-analytics: one cycle (10 symbols, 90 days of 1h)
 bench-api: services ## dm-api: GET /v1/datasets (1,000 datasets) vs a static response of the same size, under wrk
 	tests/api/bench.sh
 
+.PHONY: bench-scale
+bench-scale: services ## dm-auditor cycles at 50/500/2,000 datasets, Mongo direct vs 10 ms RTT, 10 cycles at 2,000 (not in CI)
+	$(CARGO) bench -p auditor --bench scale
+
 bench-failover: ## Lease failover after a crash and hand-over after a release (fake API server)
 	$(CARGO) run --release -p leader --example failover
 

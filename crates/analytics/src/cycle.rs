@@ -2,6 +2,7 @@
 //! off the async runtime.
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use store::{KlineSource, SourceError};
 
 use crate::analysis::{Analysis, SymbolResults, analyze, is_hourly, read_span};
@@ -59,13 +60,19 @@ pub async fn read_timeframe(
     }
     let start = now - read_span(tf, settings.options.window_mode);
     let mut series = Vec::with_capacity(settings.symbols.len());
-    for symbol in &settings.symbols {
-        let candles = if exists {
-            read_symbol(source, tf, symbol, start, now).await?
-        } else {
-            Ok(Vec::new())
-        };
-        series.push((symbol.clone(), candles));
+    // A few symbols read at once, kept in the configured order.
+    let mut reads = futures::stream::iter(settings.symbols.iter().cloned())
+        .map(|symbol: String| async move {
+            let candles = if exists {
+                read_symbol(source, tf, &symbol, start, now).await?
+            } else {
+                Ok(Vec::new())
+            };
+            Ok::<_, SourceError>((symbol, candles))
+        })
+        .buffered(store::source::READ_CONCURRENCY);
+    while let Some(s) = reads.next().await {
+        series.push(s?);
     }
     Ok(series)
 }

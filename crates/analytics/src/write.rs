@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use mongodb::bson::Document;
-use store::{Fence, MongoSink, SinkError};
+use store::{Batched, Batching, Fence, FencedWrite, MongoSink, SinkError};
 use tokio_util::sync::CancellationToken;
 
 use crate::analysis::Analysis;
@@ -43,15 +43,104 @@ impl WriteError {
     }
 }
 
-/// Upserts every document of `analyses` keyed by (symbol, timeframe, timestamp), re-claiming
-/// the fence before each timeframe's batch and stopping between writes once `stop` is
-/// cancelled. Regime is written for 1h only (`analytics.md` §3.8). Returns the documents
-/// written per metric label.
+/// Upserts every document of `analyses` with the default [`Batching`]: see
+/// [`write_analyses_with`].
+///
+/// # Errors
+/// As [`write_analyses_with`].
+pub async fn write_analyses(
+    sink: &MongoSink,
+    fence: &Fence,
+    analyses: &[Analysis],
+    options: &Options,
+    computed_at: DateTime<Utc>,
+    stop: &CancellationToken,
+) -> Result<BTreeMap<&'static str, u64>, WriteError> {
+    let b = Batching::default();
+    write_analyses_with(sink, fence, analyses, options, computed_at, stop, b).await
+}
+
+/// The statements of a cycle, per collection: (collection, metric label, upserts). Pure.
+/// Regime is written for 1h only.
+pub fn statements(
+    analyses: &[Analysis],
+    options: &Options,
+    computed_at: DateTime<Utc>,
+) -> Vec<(&'static str, &'static str, Vec<FencedWrite>)> {
+    let mut by: BTreeMap<&'static str, (&'static str, Vec<FencedWrite>)> = BTreeMap::new();
+    let mut push = |collection: &'static str, label: &'static str, key: String, set| {
+        by.entry(collection)
+            .or_insert((label, Vec::new()))
+            .1
+            .push(FencedWrite::Upsert {
+                key,
+                set,
+                set_on_insert: Document::new(),
+            });
+    };
+    for a in analyses {
+        let tf = a.timeframe;
+        for (symbol, d) in a.documents(options) {
+            if d.kind == Kind::Regime && !crate::analysis::is_hourly(tf) {
+                continue;
+            }
+            let set = metric_document(&symbol, tf, &d, computed_at);
+            let key = metric_id(&symbol, tf, d.timestamp);
+            push(d.kind.collection(), d.kind.as_str(), key, set);
+        }
+        if let Some(Ok(c)) = &a.correlation {
+            let set = matrix_document(c, tf, computed_at);
+            push(
+                MATRIX_COLLECTION,
+                MATRIX_LABEL,
+                matrix_id(tf, c.timestamp),
+                set,
+            );
+        }
+    }
+    by.into_iter().map(|(c, (l, w))| (c, l, w)).collect()
+}
+
+/// Upserts every document of `analyses` keyed by (symbol, timeframe, timestamp) as a few
+/// unordered `update` commands, collections in parallel (`batching.concurrency`), re-claiming
+/// the fence before every round and stopping between rounds once `stop` is cancelled. Writes
+/// the same documents as [`write_analyses_per_document`]. Returns the documents written per
+/// metric label.
 ///
 /// # Errors
 /// [`WriteError::Sink`] ([`SinkError::Fenced`] when a newer term wrote or claimed the fence);
 /// [`WriteError::Stopped`].
-pub async fn write_analyses(
+pub async fn write_analyses_with(
+    sink: &MongoSink,
+    fence: &Fence,
+    analyses: &[Analysis],
+    options: &Options,
+    computed_at: DateTime<Utc>,
+    stop: &CancellationToken,
+    batching: Batching,
+) -> Result<BTreeMap<&'static str, u64>, WriteError> {
+    let all = statements(analyses, options, computed_at);
+    let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for (_, label, w) in &all {
+        *counts.entry(*label).or_default() += w.len() as u64;
+    }
+    let streams: Vec<(&str, Vec<FencedWrite>)> = all.into_iter().map(|(c, _, w)| (c, w)).collect();
+    match sink
+        .write_batched(fence, computed_at, &streams, batching, stop)
+        .await?
+    {
+        Batched::Done(_) => Ok(counts),
+        Batched::Stopped => Err(WriteError::Stopped),
+    }
+}
+
+/// The reference path: one request per document, re-claiming the fence before each
+/// timeframe. The service writes with [`write_analyses`]; this is kept so a test can prove both
+/// leave the same documents.
+///
+/// # Errors
+/// As [`write_analyses_with`].
+pub async fn write_analyses_per_document(
     sink: &MongoSink,
     fence: &Fence,
     analyses: &[Analysis],

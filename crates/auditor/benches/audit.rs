@@ -87,6 +87,7 @@ async fn main() {
             window: 3_600,
             reference: "5m".parse().expect("tf"),
         },
+        health_history_days: 30,
     };
     let never = tokio_util::sync::CancellationToken::new();
     // Warm the buffer pool and the connection once.

@@ -179,6 +179,15 @@ pub struct AuditArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub trades: crate::trades::TradesArgs,
+    /// Days of health history kept: a TTL index on `health_metrics.computed_at` lets the
+    /// server delete older health documents, so the collection stops growing with age.
+    #[arg(
+        long = "health-history-days",
+        env = "HEALTH_HISTORY_DAYS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u32).range(1..=3650)
+    )]
+    pub health_history_days: u32,
 }
 
 /// Which symbols to audit.
@@ -213,6 +222,8 @@ pub struct Settings {
     pub db_timeout: Duration,
     /// The trades audit.
     pub trades: crate::trades::TradesSettings,
+    /// Days of health history kept (TTL on `health_metrics.computed_at`).
+    pub health_history_days: u32,
 }
 
 /// The default L: max(2·I, 900 s) (C.1).
@@ -309,6 +320,7 @@ impl AuditArgs {
             min_due_slots: self.min_due_slots,
             db_timeout: self.store.db_timeout.0,
             trades: self.trades.settings()?,
+            health_history_days: self.health_history_days,
         })
     }
 }

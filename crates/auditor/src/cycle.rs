@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use store::{KlineSource, SourceError, Timeframe};
 use tokio_util::sync::CancellationToken;
 
@@ -116,11 +117,14 @@ pub async fn audit_all(
                 }
             },
         };
-        for symbol in symbols {
-            if stop.is_cancelled() {
-                break;
-            }
-            reports.push(audit_with_retry(source, &symbol, p, stored).await?);
+        // A few datasets in flight at once (each streamed, so memory stays flat), reports in
+        // the configured order; no new dataset starts once `stop` is cancelled.
+        let mut audits = futures::stream::iter(symbols)
+            .take_while(|_| std::future::ready(!stop.is_cancelled()))
+            .map(|symbol| async move { audit_with_retry(source, &symbol, p, stored).await })
+            .buffered(store::source::READ_CONCURRENCY);
+        while let Some(report) = audits.next().await {
+            reports.push(report?);
         }
     }
     Ok(reports)

@@ -16,7 +16,12 @@ pub const AUDIT_LOGS: &str = "audit_logs";
 /// Health, one document per dataset per cycle.
 pub const HEALTH_METRICS: &str = "health_metrics";
 
-/// The indexes created at startup, per collection.
+/// The name of the health history's TTL index.
+pub const HEALTH_TTL_INDEX: &str = "sched_health_ttl";
+
+/// The indexes created at startup, per collection. The `sched_` ones back the auditor's own
+/// queries: the stored unresolved row findings (`stored_row_keys`), a dataset's unresolved
+/// findings (resolution). The health history's TTL index is [`HEALTH_TTL_INDEX`].
 pub fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
     let named = |keys: Document, name: &str| {
         IndexModel::builder()
@@ -33,6 +38,14 @@ pub fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
                     doc! { "symbol": 1, "timeframe": 1, "kind": 1 },
                     "symbol_timeframe_kind",
                 ),
+                named(
+                    doc! { "resolved_at": 1, "open_time": 1 },
+                    "sched_unresolved_open_time",
+                ),
+                named(
+                    doc! { "symbol": 1, "timeframe": 1, "resolved_at": 1, "last_seen": 1 },
+                    "sched_dataset_unresolved",
+                ),
             ],
         ),
         (
@@ -43,6 +56,11 @@ pub fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
             )],
         ),
     ]
+}
+
+/// The lifetime of a health document: `days` after the cycle it describes (`computed_at`).
+pub fn health_ttl(days: u32) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::from(days) * 86_400)
 }
 
 /// The `_id` of a dataset's health document for a cycle at `computed_at`: re-writing the same

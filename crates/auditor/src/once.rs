@@ -61,7 +61,7 @@ pub async fn once(args: &OnceArgs, settings: &Settings) -> Result<OnceResult, On
             settings.db_timeout,
         )
         .await?;
-        ensure_indexes(&sink).await?;
+        ensure_indexes(&sink, settings.health_history_days).await?;
         Some(sink)
     };
     let stored = match &sink {

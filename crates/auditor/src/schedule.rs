@@ -185,7 +185,7 @@ fn discard_other_terms(owed: &mut Vec<Owed>, term: i64) -> usize {
 impl Audit {
     async fn write_owed(&mut self, sink: &MongoSink, term: &Term) -> Result<(), WriteError> {
         if !self.indexes_ready {
-            ensure_indexes(sink).await?;
+            ensure_indexes(sink, self.settings.health_history_days).await?;
             self.indexes_ready = true;
         }
         while let Some(owed) = self.owed.first() {

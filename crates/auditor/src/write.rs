@@ -3,25 +3,29 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use store::{Fence, MongoSink, SinkError};
+use mongodb::bson::{Document, doc};
+use store::{Batched, Batching, Fence, FencedWrite, MongoSink, Outcome, SinkError};
 use tokio_util::sync::CancellationToken;
 
 use crate::dataset::DatasetReport;
 use crate::documents::{
-    AUDIT_LOGS, HEALTH_METRICS, finding_doc, health_doc, health_id, indexes, unresolved_filter,
+    AUDIT_LOGS, HEALTH_METRICS, HEALTH_TTL_INDEX, finding_doc, health_doc, health_id, health_ttl,
+    indexes, unresolved_filter,
 };
-use crate::finding::Check;
 
-/// Creates the collections' indexes (idempotent).
+/// Creates the collections' indexes (idempotent), and the health history's TTL index with a
+/// lifetime of `health_history_days` (changed in place when it differs).
 ///
 /// # Errors
 /// [`SinkError`] when the server refuses or is unreachable.
-pub async fn ensure_indexes(sink: &MongoSink) -> Result<(), SinkError> {
+pub async fn ensure_indexes(sink: &MongoSink, health_history_days: u32) -> Result<(), SinkError> {
     for (collection, models) in indexes() {
         sink.ensure_indexes(collection, models).await?;
     }
     store::indexes::ensure_api_indexes(sink).await?;
-    Ok(())
+    let ttl = health_ttl(health_history_days);
+    sink.ensure_ttl_index(HEALTH_METRICS, HEALTH_TTL_INDEX, "computed_at", ttl)
+        .await
 }
 
 /// The keys of the row findings stored and not resolved whose row opened at or after `since`:
@@ -33,17 +37,17 @@ pub async fn stored_row_keys(
     sink: &MongoSink,
     since: DateTime<Utc>,
 ) -> Result<HashSet<String>, SinkError> {
-    let kinds: Vec<&str> = Check::ALL
-        .iter()
-        .filter(|c| c.is_row_level())
-        .map(|c| c.as_str())
-        .collect();
-    let filter = mongodb::bson::doc! {
-        "kind": { "$in": kinds },
+    sink.ids(AUDIT_LOGS, stored_row_keys_filter(since)).await
+}
+
+/// The filter of [`stored_row_keys`]. Only row findings carry an `open_time` (every other
+/// kind stores null, which no date range matches), so the range alone selects them: equality
+/// then range, a shape every planner serves from the `sched_unresolved_open_time` index.
+pub fn stored_row_keys_filter(since: DateTime<Utc>) -> Document {
+    doc! {
         "resolved_at": mongodb::bson::Bson::Null,
         "open_time": { "$gte": store::bson_safe::date(since) },
-    };
-    sink.ids(AUDIT_LOGS, filter).await
+    }
 }
 
 /// Why writing a cycle's reports stopped.
@@ -79,15 +83,123 @@ impl Written {
     }
 }
 
-/// Writes every report: per dataset (one batch), re-claims the fence, upserts the findings,
-/// marks the findings that were not seen again as resolved and upserts the health document.
-/// Safe to repeat: every write is keyed. Stops between writes once `stop` is cancelled.
+/// Writes every report with the default [`Batching`]: see [`write_reports_with`].
+///
+/// # Errors
+/// As [`write_reports_with`].
+pub async fn write_reports(
+    sink: &MongoSink,
+    fence: &Fence,
+    reports: &[DatasetReport],
+    run_id: &str,
+    now: DateTime<Utc>,
+    stop: &CancellationToken,
+) -> Result<Written, WriteError> {
+    write_reports_with(sink, fence, reports, run_id, now, stop, Batching::default()).await
+}
+
+/// The statements of a cycle: (findings, resolutions, health documents). Pure. The
+/// resolutions are one statement per group of datasets whose filters differ only in the
+/// symbol (in practice one or two per timeframe): the same documents as one per dataset, in a
+/// few statements instead of thousands.
+pub fn statements(
+    reports: &[DatasetReport],
+    run_id: &str,
+) -> (Vec<FencedWrite>, Vec<FencedWrite>, Vec<FencedWrite>) {
+    let mut findings = Vec::new();
+    let mut groups: Vec<(Document, mongodb::bson::Bson, Vec<String>)> = Vec::new();
+    let mut health = Vec::with_capacity(reports.len());
+    for r in reports {
+        for f in &r.findings {
+            let (set, set_on_insert) = finding_doc(r, f, run_id);
+            findings.push(FencedWrite::Upsert {
+                key: f.key(&r.symbol, r.timeframe.label()),
+                set,
+                set_on_insert,
+            });
+        }
+        if let Some(mut filter) = unresolved_filter(r) {
+            // Datasets whose filters differ only in the symbol share one statement.
+            filter.remove("symbol");
+            let at = store::bson_safe::date(r.params.now);
+            match groups.iter_mut().find(|(f, a, _)| *f == filter && *a == at) {
+                Some((_, _, symbols)) => symbols.push(r.symbol.clone()),
+                None => groups.push((filter, at, vec![r.symbol.clone()])),
+            }
+        }
+        health.push(FencedWrite::Upsert {
+            key: health_id(r),
+            set: health_doc(r, run_id),
+            set_on_insert: Document::new(),
+        });
+    }
+    let resolutions = groups
+        .into_iter()
+        .map(|(mut filter, at, symbols)| {
+            filter.insert("symbol", doc! { "$in": symbols });
+            FencedWrite::UpdateMany {
+                filter,
+                set: doc! { "resolved_at": at },
+            }
+        })
+        .collect();
+    (findings, resolutions, health)
+}
+
+/// Writes every report as a few unordered `update` commands: findings and health documents
+/// first (the two collections in parallel), then the resolution of the findings not seen
+/// again (after the findings, whose `last_seen` it reads). The fence is re-claimed before
+/// every round of commands; a fenced statement stops the write after its round. Safe to
+/// repeat: every write is keyed. Writes the same documents as [`write_reports_per_document`].
 ///
 /// # Errors
 /// [`WriteError::Sink`] ([`SinkError::Fenced`] when a newer term wrote or claimed the fence,
 /// [`SinkError::DeadlinePassed`] after the write deadline); [`WriteError::Stopped`] when `stop`
 /// was cancelled.
-pub async fn write_reports(
+pub async fn write_reports_with(
+    sink: &MongoSink,
+    fence: &Fence,
+    reports: &[DatasetReport],
+    run_id: &str,
+    now: DateTime<Utc>,
+    stop: &CancellationToken,
+    batching: Batching,
+) -> Result<Written, WriteError> {
+    let (findings, resolutions, health) = statements(reports, run_id);
+    let counts = (findings.len() as u64, health.len() as u64);
+    let first = [(AUDIT_LOGS, findings), (HEALTH_METRICS, health)];
+    let [_, _] = done(
+        sink.write_batched(fence, now, &first, batching, stop)
+            .await?,
+    )?;
+    let then = [(AUDIT_LOGS, resolutions)];
+    let [r] = done(
+        sink.write_batched(fence, now, &then, batching, stop)
+            .await?,
+    )?;
+    Ok(Written {
+        findings: counts.0,
+        health: counts.1,
+        resolved: r.modified,
+    })
+}
+
+/// The outcomes of a finished batched write, one per stream (`write_batched` returns exactly
+/// one per stream given, so the conversion cannot fail).
+fn done<const N: usize>(b: Batched) -> Result<[Outcome; N], WriteError> {
+    match b {
+        Batched::Done(o) => o.try_into().map_err(|_| WriteError::Stopped),
+        Batched::Stopped => Err(WriteError::Stopped),
+    }
+}
+
+/// The reference path: one request per document, per dataset (claim, findings, resolution,
+/// health). The service writes with [`write_reports`]; this is kept so a test can prove both
+/// leave the same documents.
+///
+/// # Errors
+/// As [`write_reports_with`].
+pub async fn write_reports_per_document(
     sink: &MongoSink,
     fence: &Fence,
     reports: &[DatasetReport],
@@ -134,4 +246,46 @@ pub async fn write_reports(
         w.health += 1;
     }
     Ok(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::{DatasetAudit, Params};
+    use crate::score::Profile;
+    use store::testing::at;
+
+    fn report(symbol: &str, tf: &str) -> DatasetReport {
+        let p = Params {
+            now: at(2025, 10, 22, 0, 30, 0),
+            window: 86_400,
+            timeframe: tf.parse().expect("tf"),
+            tolerance: 60,
+            max_lag: 7_200,
+            profile: Profile::V3,
+            max_row_findings: 100,
+        };
+        DatasetAudit::new(symbol, p, None).finish()
+    }
+
+    #[test]
+    fn resolutions_are_one_statement_per_timeframe_naming_its_symbols() {
+        let reports = [
+            report("A", "1h"),
+            report("B", "1h"),
+            report("A", "5m"),
+            report("C", "1h"),
+        ];
+        let (_, resolutions, health) = statements(&reports, "run");
+        assert_eq!(health.len(), 4);
+        assert_eq!(resolutions.len(), 2);
+        let FencedWrite::UpdateMany { filter, .. } = &resolutions[0] else {
+            panic!("a multi-document update")
+        };
+        assert_eq!(
+            filter.get_document("symbol").expect("symbol"),
+            &doc! { "$in": ["A", "B", "C"] }
+        );
+        assert_eq!(filter.get_str("timeframe").ok(), Some("1h"));
+    }
 }

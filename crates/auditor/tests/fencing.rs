@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use auditor::dataset::{DatasetReport, Params, Status};
 use auditor::score::Profile;
-use auditor::write::{WriteError, write_reports};
+use auditor::write::{WriteError, write_reports, write_reports_with};
+use store::Batching;
 
 const LEASE: &str = "data-manager-auditor";
 
@@ -78,8 +79,9 @@ fn claim_elsewhere(url: String, term: i64) {
 async fn a_stale_term_stops_at_its_next_batch_once_a_newer_term_claimed_the_fence() {
     let url = mongo_url();
     let s = sink(&url).await;
-    // Each write consults the deadline once. The first dataset's batch is three operations
-    // (claim, its finding, its health document); before the fourth, term 5 claims the fence.
+    // Each command consults the deadline once. With one statement per command, the first
+    // round is three (claim, the first finding, the first health document); before the
+    // fourth (the next round's claim), term 5 claims the fence.
     let calls = Arc::new(AtomicUsize::new(0));
     let deadline = {
         let (calls, url) = (calls.clone(), url.clone());
@@ -95,13 +97,18 @@ async fn a_stale_term_stops_at_its_next_batch_once_a_newer_term_claimed_the_fenc
         ..Fence::new(LEASE, 4, "stale")
     };
     let reports = [report("AAAUSDT"), report("BBBUSDT")];
-    let err = write_reports(
+    let one_each = Batching {
+        max_statements: 1,
+        ..Batching::default()
+    };
+    let err = write_reports_with(
         &s,
         &stale,
         &reports,
         "run",
         at(2025, 10, 22, 0, 30, 0),
         &CancellationToken::new(),
+        one_each,
     )
     .await
     .expect_err("fenced at the second batch");
@@ -109,7 +116,7 @@ async fn a_stale_term_stops_at_its_next_batch_once_a_newer_term_claimed_the_fenc
         matches!(&err, WriteError::Sink(e) if e.is_fenced()),
         "{err}"
     );
-    // The first dataset landed before the newer claim; nothing of the second did, although
+    // The first round landed before the newer claim; nothing of the second did, although
     // term 5 never wrote its keys.
     assert_eq!(terms(&s, "audit_logs").await, [("AAAUSDT".into(), 4)]);
     assert_eq!(terms(&s, "health_metrics").await, [("AAAUSDT".into(), 4)]);

@@ -11,12 +11,14 @@
 //! - [`trades`]: streaming scans of the extractor's `trades` table, undecodable rows counted.
 //! - [`mongo_url`]: the database named by `MONGODB_URL`.
 //! - [`bson_safe`]: numbers that BSON can hold (no decimals, NaN/±∞ → null), at every depth.
+//! - [`batch`]: a cycle's fenced writes cut into a few unordered `update` commands.
 //! - [`sink`]: the MongoDB client: indexes, fenced upserts, the fence document.
 //! - [`seed`]: a copy of the extractor's database (DDL, inserts) for tests and the local demo.
 //! - `testing` (feature `testing`): per-test MariaDB databases and a SecantusDB server.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod bson_safe;
 pub mod config;
 pub mod indexes;
@@ -31,7 +33,8 @@ pub mod testing;
 pub mod timeframe;
 pub mod trades;
 
+pub use batch::{Batching, FencedWrite, Outcome};
 pub use kline::Kline;
-pub use sink::{Fence, MongoSink, SinkError};
+pub use sink::{Batched, Fence, MongoSink, SinkError};
 pub use source::{FutureRows, KlineSource, ScannedRow, SourceError, Undecodable};
 pub use timeframe::Timeframe;

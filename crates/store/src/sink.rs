@@ -11,6 +11,7 @@
 //! after another replica may have taken over. `docs/fencing.md` argues why this is enough.
 //! All of it is behaviour real MongoDB and the test server share.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,9 @@ use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Collection, Database, IndexModel};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::batch::{Batching, Chunk, FencedWrite, Outcome, chunk};
 
 use crate::bson_safe::{date, sanitize};
 use crate::mongo_url::database_name;
@@ -170,6 +174,15 @@ impl Fence {
     }
 }
 
+/// How a batched write ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Batched {
+    /// Every statement was sent; one outcome per stream, in the order given.
+    Done(Vec<Outcome>),
+    /// Stopped between two rounds (the term ended or shutdown began).
+    Stopped,
+}
+
 /// One statement of an `update` command.
 struct Statement {
     filter: Document,
@@ -198,12 +211,27 @@ impl MongoSink {
         app_name: &str,
         timeout: Duration,
     ) -> Result<MongoSink, SinkError> {
+        Self::connect_with(url, app_name, timeout, |_| {}).await
+    }
+
+    /// [`MongoSink::connect`], with `configure` applied to the driver's options last (e.g. a
+    /// command monitor in a test).
+    ///
+    /// # Errors
+    /// [`SinkError::Url`] when the URL does not parse (or an SRV lookup fails).
+    pub async fn connect_with(
+        url: &str,
+        app_name: &str,
+        timeout: Duration,
+        configure: impl FnOnce(&mut ClientOptions),
+    ) -> Result<MongoSink, SinkError> {
         let mut options = ClientOptions::parse(url)
             .await
             .map_err(|e| SinkError::Url(runtime::redact::redact_text(&e.to_string())))?;
         options.app_name = Some(app_name.to_owned());
         options.server_selection_timeout = Some(timeout);
         options.connect_timeout = Some(timeout);
+        configure(&mut options);
         let client = Client::with_options(options)
             .map_err(|e| SinkError::Url(runtime::redact::redact_text(&e.to_string())))?;
         let db = client.database(&database_name(url));
@@ -262,6 +290,49 @@ impl MongoSink {
         )
         .await
         .map(|_| ())
+    }
+
+    /// Creates the TTL index `name` on the date `field` of `collection`, or, when it exists
+    /// with another lifetime, changes its lifetime in place (`collMod`): the setting can be
+    /// changed without dropping anything.
+    ///
+    /// # Errors
+    /// [`SinkError`] when the server refuses.
+    pub async fn ensure_ttl_index(
+        &self,
+        collection: &str,
+        name: &str,
+        field: &str,
+        expire_after: Duration,
+    ) -> Result<(), SinkError> {
+        let model = IndexModel::builder()
+            .keys(doc! { field: 1 })
+            .options(
+                mongodb::options::IndexOptions::builder()
+                    .name(name.to_owned())
+                    .expire_after(expire_after)
+                    .build(),
+            )
+            .build();
+        let created = self
+            .bounded(
+                "create_indexes",
+                self.collection(collection).create_index(model),
+            )
+            .await;
+        match created {
+            Err(SinkError::Driver { source, .. }) if is_index_conflict(&source) => {
+                let seconds = i64::try_from(expire_after.as_secs()).unwrap_or(i64::MAX);
+                let command = doc! {
+                    "collMod": collection,
+                    "index": { "name": name, "expireAfterSeconds": seconds },
+                };
+                self.bounded("collMod", self.db.run_command(command))
+                    .await
+                    .map(|_| ())
+            }
+            other => other.map(|_| ()),
+        }
     }
 
     /// The `_id`s of the documents of `collection` matching `filter` (a read; no fence).
@@ -376,9 +447,8 @@ impl MongoSink {
             .await
     }
 
-    /// Runs one ordered `update` command of `statements` under `fence`'s deadline: refused
-    /// before sending when the deadline has passed, `maxTimeMS` = the time left (or the call
-    /// timeout, whichever is shorter). Returns the number of documents modified.
+    /// Runs one ordered `update` command of `statements` under `fence`'s deadline. Returns the
+    /// number of documents modified.
     async fn update(
         &self,
         op: &'static str,
@@ -387,14 +457,6 @@ impl MongoSink {
         fence: &Fence,
         statements: Vec<Statement>,
     ) -> Result<u64, SinkError> {
-        let left = fence
-            .deadline
-            .remaining(Instant::now())
-            .map_err(|()| SinkError::DeadlinePassed { op })?;
-        let server_limit = left.map_or(self.timeout, |l| l.min(self.timeout));
-        let max_time_ms = i64::try_from(server_limit.as_millis())
-            .unwrap_or(i64::MAX)
-            .max(1);
         let updates: Vec<Bson> = statements
             .into_iter()
             .map(|s| {
@@ -403,27 +465,182 @@ impl MongoSink {
                 })
             })
             .collect();
+        let reply = self
+            .send_update(op, collection, fence, updates, true)
+            .await?;
+        write_result(op, collection, key, fence.term, &reply)
+    }
+
+    /// Sends one `update` command under `fence`'s deadline: refused before sending when the
+    /// deadline has passed, `maxTimeMS` = the time left (or the call timeout, whichever is
+    /// shorter). Returns the server's reply.
+    async fn send_update(
+        &self,
+        op: &'static str,
+        collection: &str,
+        fence: &Fence,
+        updates: Vec<Bson>,
+        ordered: bool,
+    ) -> Result<Document, SinkError> {
+        let left = fence
+            .deadline
+            .remaining(Instant::now())
+            .map_err(|()| SinkError::DeadlinePassed { op })?;
+        let server_limit = left.map_or(self.timeout, |l| l.min(self.timeout));
+        let max_time_ms = i64::try_from(server_limit.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1);
         let command = doc! {
             "update": collection,
             "updates": updates,
-            "ordered": true,
+            "ordered": ordered,
             "maxTimeMS": max_time_ms,
         };
         let client_limit = left.map_or(self.timeout, |_| server_limit + REPLY_GRACE);
-        let reply = match tokio::time::timeout(client_limit, self.db.run_command(command)).await {
-            Ok(r) => r.map_err(|source| SinkError::Driver { op, source })?,
-            Err(_) => {
-                return Err(SinkError::Timeout {
-                    op,
-                    after: client_limit,
+        match tokio::time::timeout(client_limit, self.db.run_command(command)).await {
+            Ok(r) => r.map_err(|source| SinkError::Driver { op, source }),
+            Err(_) => Err(SinkError::Timeout {
+                op,
+                after: client_limit,
+            }),
+        }
+    }
+
+    /// Sends one chunk as an unordered `update` command under `fence`'s deadline. A statement
+    /// a newer term fenced is reported in [`Outcome::fenced`], not as a failed command; any
+    /// other statement error fails it.
+    ///
+    /// # Errors
+    /// [`SinkError`] when the command fails or a statement fails for another reason.
+    pub async fn update_chunk(
+        &self,
+        collection: &str,
+        fence: &Fence,
+        chunk: Chunk,
+    ) -> Result<Outcome, SinkError> {
+        let Chunk { statements, keys } = chunk;
+        let reply = self
+            .send_update("batch update", collection, fence, statements, false)
+            .await?;
+        chunk_outcome(&reply, &keys)
+    }
+
+    /// Writes `streams` (per collection, in order) as a few unordered `update` commands: in
+    /// rounds, each re-claiming the fence and then sending the next chunk of up to
+    /// `batching.concurrency` collections at once. Stops before a round once `stop` is
+    /// cancelled ([`Batched::Stopped`]) and after a round in which a statement was fenced.
+    ///
+    /// # Errors
+    /// [`SinkError::Fenced`] when a newer term claimed the fence or wrote a key (the first one
+    /// is named), [`SinkError::DeadlinePassed`], or the failure of a command.
+    pub async fn write_batched(
+        &self,
+        fence: &Fence,
+        now: DateTime<Utc>,
+        streams: &[(&str, Vec<FencedWrite>)],
+        batching: Batching,
+        stop: &CancellationToken,
+    ) -> Result<Batched, SinkError> {
+        let b = batching.clamped();
+        let mut queues: Vec<(&str, VecDeque<Chunk>)> = streams
+            .iter()
+            .map(|(c, w)| (*c, chunk(w, fence.term, &fence.holder, b).into()))
+            .collect();
+        let mut outcomes = vec![Outcome::default(); streams.len()];
+        loop {
+            let round: Vec<(usize, &str, Chunk)> = queues
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(i, (c, q))| q.pop_front().map(|ch| (i, *c, ch)))
+                .take(b.concurrency)
+                .collect();
+            if round.is_empty() {
+                return Ok(Batched::Done(outcomes));
+            }
+            if stop.is_cancelled() {
+                return Ok(Batched::Stopped);
+            }
+            self.claim_fence(fence, now).await?;
+            let sent = round
+                .into_iter()
+                .map(|(i, c, ch)| async move { (i, c, self.update_chunk(c, fence, ch).await) });
+            let mut fenced = None;
+            for (i, collection, result) in futures::future::join_all(sent).await {
+                let o = result?;
+                if let Some(key) = o.fenced.first() {
+                    fenced.get_or_insert((collection.to_owned(), key.clone()));
+                }
+                outcomes[i].add(o);
+            }
+            if let Some((collection, key)) = fenced {
+                return Err(SinkError::Fenced {
+                    collection,
+                    key,
+                    term: fence.term,
                 });
             }
-        };
-        write_result(op, collection, key, fence.term, &reply)
+        }
     }
+
     /// Closes the client's connections.
     pub async fn shutdown(self) {
         self.client.shutdown().await;
+    }
+}
+
+/// Whether the server refused an index because one with the same name or keys but other
+/// options exists (IndexOptionsConflict, IndexKeySpecsConflict).
+fn is_index_conflict(e: &mongodb::error::Error) -> bool {
+    matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 85 || c.code == 86)
+}
+
+/// Reads an unordered `update` reply: per-statement duplicate-key errors are fenced keys
+/// (mapped back through `keys` by index); any other statement error fails the command.
+fn chunk_outcome(reply: &Document, keys: &[String]) -> Result<Outcome, SinkError> {
+    let op = "batch update";
+    let mut fenced = Vec::new();
+    let errors = reply
+        .get_array("writeErrors")
+        .map_or(&[][..], Vec::as_slice);
+    for e in errors.iter().filter_map(Bson::as_document) {
+        let code = e.get("code").map_or(0, int);
+        if code != DUPLICATE_KEY {
+            return Err(SinkError::Write {
+                op,
+                code,
+                message: e.get_str("errmsg").unwrap_or("").to_owned(),
+            });
+        }
+        let index = e.get("index").map_or(-1, int);
+        let key = usize::try_from(index)
+            .ok()
+            .and_then(|i| keys.get(i))
+            .map_or("?", String::as_str);
+        fenced.push(key.to_owned());
+    }
+    if let Ok(e) = reply.get_document("writeConcernError") {
+        return Err(SinkError::Write {
+            op,
+            code: e.get("code").map_or(0, int),
+            message: e.get_str("errmsg").unwrap_or("").to_owned(),
+        });
+    }
+    let count = |f: &str| u64::try_from(reply.get(f).map_or(0, int)).unwrap_or(0);
+    Ok(Outcome {
+        succeeded: (keys.len() - errors.len().min(keys.len())) as u64,
+        matched: count("n"),
+        modified: count("nModified"),
+        fenced,
+    })
+}
+
+/// A BSON number as `i32` (0 when it is not one).
+fn int(b: &Bson) -> i32 {
+    match b {
+        Bson::Int32(c) => *c,
+        Bson::Int64(c) => i32::try_from(*c).unwrap_or(i32::MAX),
+        Bson::Double(c) => *c as i32,
+        _ => 0,
     }
 }
 

@@ -15,8 +15,12 @@ use sqlx::{AssertSqlSafe, Row};
 use crate::kline::{Kline, naive, utc};
 use crate::timeframe::Timeframe;
 
-/// Connections per process: one audit scans one dataset at a time, plus a health probe.
-const MAX_CONNECTIONS: u32 = 3;
+/// How many datasets a cycle reads at the same time: enough to overlap one dataset's round
+/// trips with another's, few enough to stay a light client of the extractor's database.
+pub const READ_CONCURRENCY: usize = 4;
+
+/// Connections per process: one per concurrent read, plus a health probe.
+const MAX_CONNECTIONS: u32 = READ_CONCURRENCY as u32 + 1;
 
 /// The columns of a range scan, in the order of `mysql-source.md` §1.
 const COLUMNS: &str = "`timestamp`, open_time, close_time, `interval`, open_price, high_price, \

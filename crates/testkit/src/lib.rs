@@ -1,12 +1,13 @@
 //! Helpers every integration test uses: [`eventually`] (polling with a deadline),
 //! [`free_port`], a raw-socket [`http_get`] for admin ports, and Prometheus text parsing
-//! ([`parse_metrics`], [`metric`]); and the secrets check both schedulers share
-//! ([`scheduler_secrets`]).
+//! ([`parse_metrics`], [`metric`]), a TCP proxy adding network delay ([`latency`]), and the
+//! secrets check both schedulers share ([`scheduler_secrets`]).
 //!
 //! Dev-only: test code depends on this crate, binaries never do. Panics here are test failures.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod latency;
 pub mod scheduler_secrets;
 
 use std::collections::HashMap;

@@ -115,10 +115,11 @@ pub fn unresolved_filter(r: &TradesReport) -> Option<Document> {
     })
 }
 
-/// Writes the trades reports exactly as [`crate::write::write_reports`] writes the klines
-/// reports: per dataset (one batch) re-claims the fence, upserts the findings, resolves the
-/// findings not seen again and upserts the health document, every write fenced and bounded by
-/// the write deadline, stopping between writes once `stop` is cancelled.
+/// Writes the trades reports, one request per document: per dataset it re-claims the fence,
+/// upserts the findings, resolves the findings not seen again and upserts the health document,
+/// every write fenced and bounded by the write deadline, stopping between writes once `stop`
+/// is cancelled. There is one trades dataset per symbol, so this stays a small share of a
+/// cycle's writes; the klines reports go out batched ([`crate::write::write_reports`]).
 ///
 /// # Errors
 /// [`WriteError::Sink`] ([`store::SinkError::Fenced`] when a newer term wrote or claimed the

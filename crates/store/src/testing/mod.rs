@@ -236,3 +236,55 @@ pub async fn drop_mongo_database(url: &str) {
             .await;
     }
 }
+
+/// A SecantusDB server of its own (in memory, on a free port), for benchmarks that need a
+/// freshly started one: the test server slows a little with the operations it has served.
+/// Killed (this PID only) on drop.
+pub struct MongoInstance {
+    /// `mongodb://127.0.0.1:<port>`.
+    pub base_url: String,
+    /// The port it listens on.
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl MongoInstance {
+    /// Starts one and waits until it listens.
+    pub fn start() -> MongoInstance {
+        let bin = repo_root().join(".venv-mongo/bin/secantusd-py");
+        assert!(
+            bin.exists(),
+            "{} is missing: run deploy/local/ensure-mongo.sh",
+            bin.display()
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new(bin)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--storage-path", ":memory:", "--log-level", "WARNING"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn secantusd-py");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "secantusd-py did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        MongoInstance {
+            base_url: format!("mongodb://127.0.0.1:{port}"),
+            port,
+            child,
+        }
+    }
+}
+
+impl Drop for MongoInstance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

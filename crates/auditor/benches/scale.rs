@@ -1,0 +1,258 @@
+//! `make bench-scale` (auditor half): one audit cycle at 50, 500 and 2,000 datasets (symbols ×
+//! 5 timeframes, a 24 h window, every other dataset with a gap), its read-and-check phase and
+//! its write phase, with Mongo direct and through a 10 ms round trip (testkit's latency proxy);
+//! today's batched writes against the one-request-per-document path at 500; and 10 consecutive
+//! cycles at 2,000 into the same database. Every scenario gets a freshly started SecantusDB.
+//! Needs the local MariaDB and `.venv-mongo` (`make services`).
+//!
+//! `cargo bench -p auditor --bench scale` (`SCALE_SIZES=50,500` to run fewer sizes).
+
+use std::time::{Duration, Instant};
+
+use auditor::config::{Settings, Symbols};
+use auditor::dataset::DatasetReport;
+use auditor::score::Profile;
+use auditor::write::{
+    Written, ensure_indexes, stored_row_keys, write_reports, write_reports_per_document,
+};
+use chrono::{DateTime, Utc};
+use store::testing::{MariaDb, MongoInstance, candle, unique_name};
+use store::{Fence, KlineSource, MongoSink, Timeframe};
+use testkit::latency::LatencyProxy;
+use tokio_util::sync::CancellationToken;
+
+const TIMEFRAMES: [&str; 5] = ["5m", "15m", "30m", "1h", "1d"];
+const MAX_SYMBOLS: usize = 400;
+/// 10 ms round trip.
+const ONE_WAY: Duration = Duration::from_millis(5);
+
+fn symbol(i: usize) -> String {
+    format!("S{i:03}USDT")
+}
+
+fn timeframes() -> Vec<Timeframe> {
+    TIMEFRAMES
+        .iter()
+        .map(|s| s.parse().expect("timeframe"))
+        .collect()
+}
+
+fn settings(symbols: usize) -> Settings {
+    let timeframes = timeframes();
+    Settings {
+        timeframes: timeframes.clone(),
+        symbols: Symbols::List((0..symbols).map(symbol).collect()),
+        window: 86_400,
+        tolerance: 60,
+        max_lag: timeframes
+            .iter()
+            .map(|&tf| (tf, auditor::config::default_max_lag(tf)))
+            .collect(),
+        profile: Profile::V3,
+        max_row_findings: 100,
+        min_due_slots: 7,
+        db_timeout: Duration::from_secs(120),
+        health_history_days: 30,
+        // Klines only: the scale figures are about the klines datasets' writes.
+        trades: auditor::trades::TradesSettings {
+            enabled: false,
+            window: 3_600,
+            reference: "5m".parse().expect("tf"),
+        },
+    }
+}
+
+/// Every dataset over the widest window; every other symbol misses one candle per timeframe.
+async fn seed(db: &MariaDb, symbols: usize, now: DateTime<Utc>) -> usize {
+    let mut total = 0;
+    for tf in timeframes() {
+        let i = tf.seconds();
+        let start = now.timestamp() - 86_400.max(7 * i + 86_400 * 2);
+        let first = start.div_euclid(i) * i;
+        for s in 0..symbols {
+            let hole = (s % 2 == 0).then_some(first + i * 5);
+            let rows: Vec<_> = (first..now.timestamp() - i)
+                .step_by(usize::try_from(i).expect("positive"))
+                .filter(|t| Some(*t) != hole)
+                .map(|t| candle(&symbol(s), tf, DateTime::from_timestamp(t, 0).expect("t")))
+                .collect();
+            total += rows.len();
+            db.insert(tf, &symbol(s), &rows).await;
+        }
+    }
+    total
+}
+
+/// One cycle's phases.
+struct Phases {
+    read: Duration,
+    write: Duration,
+    written: Written,
+}
+
+async fn cycle(
+    source: &KlineSource,
+    settings: &Settings,
+    url: &str,
+    now: DateTime<Utc>,
+    per_document: bool,
+) -> Phases {
+    let never = CancellationToken::new();
+    let sink = MongoSink::connect(url, "bench-scale", Duration::from_secs(300))
+        .await
+        .expect("connect");
+    ensure_indexes(&sink, 30).await.expect("indexes");
+    let t = Instant::now();
+    let reports: Vec<DatasetReport> =
+        auditor::cycle::audit_all(source, settings, now, None, &never)
+            .await
+            .expect("audit");
+    let read = t.elapsed();
+    let t = Instant::now();
+    let _stored = stored_row_keys(&sink, auditor::cycle::earliest_start(settings, now))
+        .await
+        .expect("stored keys");
+    let fence = Fence::new("data-manager-auditor", 1, "bench");
+    let run = format!("bench-{}", now.timestamp());
+    let written = if per_document {
+        write_reports_per_document(&sink, &fence, &reports, &run, now, &never).await
+    } else {
+        write_reports(&sink, &fence, &reports, &run, now, &never).await
+    }
+    .expect("write");
+    let write = t.elapsed();
+    sink.shutdown().await;
+    Phases {
+        read,
+        write,
+        written,
+    }
+}
+
+/// A database URL on a fresh server, direct or through the proxy.
+async fn fresh(proxied: bool) -> (MongoInstance, Option<LatencyProxy>, String) {
+    let m = MongoInstance::start();
+    let (proxy, port) = if proxied {
+        let target = ([127, 0, 0, 1], m.port).into();
+        let p = LatencyProxy::start(target, ONE_WAY).await.expect("proxy");
+        let port = p.port();
+        (Some(p), port)
+    } else {
+        (None, m.port)
+    };
+    let url = format!(
+        "mongodb://127.0.0.1:{port}/{}?directConnection=true",
+        unique_name()
+    );
+    (m, proxy, url)
+}
+
+fn s(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() {
+    let sizes: Vec<usize> = std::env::var("SCALE_SIZES")
+        .unwrap_or_else(|_| "50,500,2000".into())
+        .split(',')
+        .map(|n| n.trim().parse().expect("SCALE_SIZES: numbers"))
+        .collect();
+    let max = sizes.iter().copied().max().unwrap_or(50).div_ceil(5);
+    assert!(max <= MAX_SYMBOLS, "at most {} datasets", MAX_SYMBOLS * 5);
+    // The current time (on a 5-minute grid), not a fixed date: the health history's TTL index
+    // would otherwise have the server deleting every cycle's documents while we write.
+    let now: DateTime<Utc> =
+        DateTime::from_timestamp(Utc::now().timestamp() / 300 * 300, 0).expect("now");
+    let db = MariaDb::create().await;
+    let t = Instant::now();
+    let rows = seed(&db, max, now).await;
+    println!(
+        "seeded {rows} rows ({max} symbols × 5 timeframes) in {:.1}s",
+        s(t.elapsed())
+    );
+    let source = KlineSource::connect_lazy(db.options(), Duration::from_secs(120));
+    // Warm MariaDB's buffer pool once.
+    let never = CancellationToken::new();
+    let _ = auditor::cycle::audit_all(&source, &settings(max), now, None, &never).await;
+
+    println!(
+        "| datasets | path | Mongo | read + checks | write | write/read | whole cycle | documents |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut whole = std::collections::BTreeMap::new();
+    for &n in &sizes {
+        let st = settings(n / 5);
+        let mut paths = vec![false];
+        if n == 500 {
+            paths.push(true);
+        }
+        for per_document in paths {
+            for proxied in [false, true] {
+                let (_m, _p, url) = fresh(proxied).await;
+                let p = cycle(&source, &st, &url, now, per_document).await;
+                let w = p.written;
+                println!(
+                    "| {n} | {} | {} | {:.2} s | {:.2} s | {:.2}× | {:.2} s | {} findings, {} health, {} resolved |",
+                    if per_document {
+                        "per document (before)"
+                    } else {
+                        "batched"
+                    },
+                    if proxied { "10 ms RTT" } else { "direct" },
+                    s(p.read),
+                    s(p.write),
+                    s(p.write) / s(p.read),
+                    s(p.read + p.write),
+                    w.findings,
+                    w.health,
+                    w.resolved,
+                );
+                whole.insert((n, per_document, proxied), p.read + p.write);
+            }
+        }
+    }
+    for ((n, per_document, proxied), d) in &whole {
+        if *proxied && let Some(direct) = whole.get(&(*n, *per_document, false)) {
+            let path = if *per_document {
+                "per document"
+            } else {
+                "batched"
+            };
+            println!(
+                "{n} datasets, {path}: whole cycle through 10 ms RTT / direct = {:.2}×",
+                s(*d) / s(*direct)
+            );
+        }
+    }
+
+    let n = sizes.iter().copied().max().unwrap_or(50);
+    let st = settings(n / 5);
+    let (_m, _p, url) = fresh(false).await;
+    let mut writes = Vec::new();
+    println!("\n10 consecutive cycles at {n} datasets into one database (direct), 5 min apart:");
+    for k in 0..10 {
+        let at = now + chrono::Duration::minutes(5 * k);
+        let p = cycle(&source, &st, &url, at, false).await;
+        println!(
+            "cycle {}: read + checks {:.2} s, write {:.2} s, write/read {:.2}×",
+            k + 1,
+            s(p.read),
+            s(p.write),
+            s(p.write) / s(p.read)
+        );
+        writes.push(s(p.write));
+    }
+    let mean = writes.iter().sum::<f64>() / writes.len() as f64;
+    let (lo, hi) = writes
+        .iter()
+        .fold((f64::MAX, 0.0_f64), |(lo, hi), w| (lo.min(*w), hi.max(*w)));
+    println!(
+        "write phase over 10 cycles: mean {mean:.2} s, min {:.0} % / max {:.0} % of the mean (first {:.2} s, last {:.2} s)",
+        100.0 * lo / mean,
+        100.0 * hi / mean,
+        writes[0],
+        writes[writes.len() - 1]
+    );
+    source.close().await;
+}

@@ -1,0 +1,218 @@
+//! Batched writes on real servers: a cycle over 50 datasets sends a small constant number of
+//! write commands per collection (counted with the driver's command monitoring), and leaves
+//! exactly the documents one request per document leaves (same ids, same content), through a
+//! second cycle that resolves findings.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use clap::Parser;
+use mongodb::bson::{Document, doc};
+use mongodb::event::EventHandler;
+use mongodb::event::command::CommandEvent;
+use store::testing::{MariaDb, at, candle, drop_mongo_database, mongo_url};
+use store::{Fence, Kline, KlineSource, MongoSink, Timeframe};
+use tokio_util::sync::CancellationToken;
+
+use auditor::config::{Cli, Command, Settings};
+use auditor::dataset::DatasetReport;
+use auditor::write::{Written, write_reports, write_reports_per_document};
+
+const DATASETS: usize = 50;
+
+fn h1() -> Timeframe {
+    "1h".parse().expect("timeframe")
+}
+
+fn symbols() -> Vec<String> {
+    (0..DATASETS).map(|i| format!("S{i:02}USDT")).collect()
+}
+
+/// 24 hourly candles from 2025-10-21 00:00, without the hours in `holes`.
+fn day(symbol: &str, holes: &[i64]) -> Vec<Kline> {
+    (0..24)
+        .filter(|h| !holes.contains(h))
+        .map(|h| {
+            candle(
+                symbol,
+                h1(),
+                at(2025, 10, 21, 0, 0, 0) + chrono::Duration::hours(h),
+            )
+        })
+        .collect()
+}
+
+/// Every symbol has two gaps (so its dataset has findings to write and, later, to resolve).
+async fn seed() -> MariaDb {
+    let db = MariaDb::create().await;
+    for (i, s) in symbols().iter().enumerate() {
+        let a = 2 + (i as i64 % 10);
+        db.insert(h1(), s, &day(s, &[a, a + 7])).await;
+    }
+    db
+}
+
+fn settings(db: &MariaDb) -> Settings {
+    let pairs = symbols().join(",");
+    let argv = [
+        "dm-auditor",
+        "once",
+        "--mysql-uri",
+        &db.url,
+        "--audit-timeframes",
+        "1h",
+        "--supported-pairs",
+        &pairs,
+    ];
+    match Cli::try_parse_from(argv).expect("args").command {
+        Command::Once(a) => a.audit.settings().expect("settings"),
+        Command::Run(_) => unreachable!("once"),
+    }
+}
+
+async fn audit(db: &MariaDb, now: DateTime<Utc>) -> Vec<DatasetReport> {
+    let source = KlineSource::connect_lazy(db.options(), Duration::from_secs(10));
+    let reports = auditor::cycle::audit_all(
+        &source,
+        &settings(db),
+        now,
+        Some(&HashSet::new()),
+        &CancellationToken::new(),
+    )
+    .await
+    .expect("audit");
+    source.close().await;
+    // Read a few at a time, reported in the configured order.
+    let order: Vec<&str> = reports.iter().map(|r| r.symbol.as_str()).collect();
+    assert_eq!(order, symbols());
+    reports
+}
+
+/// Write commands (`update`, `insert`, `delete`, …) started, per collection.
+type Counter = Arc<Mutex<BTreeMap<String, usize>>>;
+
+async fn monitored(url: &str) -> (MongoSink, Counter) {
+    let counter: Counter = Arc::default();
+    let c = counter.clone();
+    let handler = EventHandler::callback(move |e: CommandEvent| {
+        if let CommandEvent::Started(s) = e
+            && ["update", "insert", "delete", "findAndModify"].contains(&s.command_name.as_str())
+        {
+            let coll = s.command.get_str(&s.command_name).unwrap_or("?").to_owned();
+            *c.lock().expect("counter").entry(coll).or_default() += 1;
+        }
+    });
+    let sink = MongoSink::connect_with(url, "batching-test", Duration::from_secs(30), |o| {
+        o.command_event_handler = Some(handler);
+    })
+    .await
+    .expect("connect");
+    (sink, counter)
+}
+
+fn fence() -> Fence {
+    Fence::new("data-manager-auditor", 3, "batching-test")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_over_50_datasets_sends_a_few_write_commands_per_collection() {
+    let db = seed().await;
+    let now = at(2025, 10, 22, 0, 30, 0);
+    let reports = audit(&db, now).await;
+    let url = mongo_url();
+    let (sink, counter) = monitored(&url).await;
+    let written = write_reports(
+        &sink,
+        &fence(),
+        &reports,
+        "run-1",
+        now,
+        &CancellationToken::new(),
+    )
+    .await
+    .expect("write");
+    // Enough documents that one request per document would be far above the bound.
+    assert_eq!(written.health, DATASETS as u64);
+    assert!(written.findings >= 2 * DATASETS as u64, "{written:?}");
+    let counts = counter.lock().expect("counter").clone();
+    // Findings, then their resolution: two commands; health: one; the fence: one per round.
+    assert_eq!(counts.get("audit_logs"), Some(&2), "{counts:?}");
+    assert_eq!(counts.get("health_metrics"), Some(&1), "{counts:?}");
+    assert!(
+        counts.get("leader_fence").is_some_and(|n| *n <= 2),
+        "{counts:?}"
+    );
+    assert_eq!(counts.len(), 3, "{counts:?}");
+    sink.shutdown().await;
+    drop_mongo_database(&url).await;
+}
+
+/// Every document of every collection the auditor writes, `written_at` (the server's clock)
+/// left out, by `_id`.
+async fn contents(url: &str) -> BTreeMap<(String, String), Document> {
+    let sink = MongoSink::connect(url, "batching-test", Duration::from_secs(30))
+        .await
+        .expect("connect");
+    let mut out = BTreeMap::new();
+    for coll in ["audit_logs", "health_metrics", "leader_fence"] {
+        let mut cursor = sink.collection(coll).find(doc! {}).await.expect("find");
+        while cursor.advance().await.expect("next") {
+            let mut d: Document = cursor.deserialize_current().expect("doc");
+            d.remove("written_at");
+            let id = d.get_str("_id").expect("string _id").to_owned();
+            out.insert((coll.to_owned(), id), d);
+        }
+    }
+    sink.shutdown().await;
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_writes_leave_the_same_documents_as_one_request_per_document() {
+    let db = seed().await;
+    let (batched, each) = (mongo_url(), mongo_url());
+    let sb = MongoSink::connect(&batched, "t", Duration::from_secs(30))
+        .await
+        .expect("connect");
+    let se = MongoSink::connect(&each, "t", Duration::from_secs(30))
+        .await
+        .expect("connect");
+    let never = CancellationToken::new();
+    // Cycle 1 finds the gaps; the missing candles then arrive, so cycle 2 resolves them.
+    let first = at(2025, 10, 22, 0, 30, 0);
+    let reports = audit(&db, first).await;
+    let wb = write_reports(&sb, &fence(), &reports, "run-1", first, &never).await;
+    let we = write_reports_per_document(&se, &fence(), &reports, "run-1", first, &never).await;
+    assert_eq!(wb.expect("batched"), we.expect("per document"));
+    for (i, s) in symbols().iter().enumerate() {
+        let a = 2 + (i as i64 % 10);
+        let fill: Vec<Kline> = day(s, &[])
+            .into_iter()
+            .filter(|k| {
+                [a, a + 7].contains(&((k.open_time - at(2025, 10, 21, 0, 0, 0)).num_hours()))
+            })
+            .collect();
+        db.insert(h1(), s, &fill).await;
+    }
+    let second = at(2025, 10, 22, 1, 30, 0);
+    let reports = audit(&db, second).await;
+    let wb = write_reports(&sb, &fence(), &reports, "run-2", second, &never).await;
+    let we = write_reports_per_document(&se, &fence(), &reports, "run-2", second, &never).await;
+    let (wb, we): (Written, Written) = (wb.expect("batched"), we.expect("per document"));
+    assert_eq!(wb, we);
+    assert!(wb.resolved >= 2 * DATASETS as u64, "{wb:?}");
+
+    let (b, e) = (contents(&batched).await, contents(&each).await);
+    assert_eq!(b.len(), e.len());
+    assert!(b.len() > 4 * DATASETS, "{}", b.len());
+    for (k, doc) in &e {
+        assert_eq!(b.get(k), Some(doc), "{k:?}");
+    }
+    for s in [sb, se] {
+        s.shutdown().await;
+    }
+    drop_mongo_database(&batched).await;
+    drop_mongo_database(&each).await;
+}
