@@ -7,7 +7,8 @@ use sqlx::{AssertSqlSafe, Executor};
 use crate::kline::{Kline, naive};
 use crate::timeframe::Timeframe;
 
-/// The extractor's DDL, copied verbatim from `shared/fixtures/extractor-schema.sql`.
+/// The extractor's DDL as it runs in production (`klines_*`, `trades`, `funding_rates`, with their
+/// indexes and the defects the audits look for), so tests and the demo seed the same schema.
 pub const EXTRACTOR_SCHEMA: &str = include_str!("testing/extractor-schema.sql");
 
 /// Rows per multi-row `INSERT`: well under `max_allowed_packet` and the 65,535 placeholders

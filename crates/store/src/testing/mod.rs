@@ -19,7 +19,8 @@ use crate::kline::Kline;
 use crate::mysql_url::MysqlUri;
 use crate::timeframe::Timeframe;
 
-/// The extractor's DDL, copied verbatim from `shared/fixtures/extractor-schema.sql`.
+/// The extractor's DDL as it runs in production (`klines_*`, `trades`, `funding_rates`, with their
+/// indexes and the defects the audits look for), so tests and the demo seed the same schema.
 pub const EXTRACTOR_SCHEMA: &str = crate::seed::EXTRACTOR_SCHEMA;
 
 /// A unique name for a per-test database.
