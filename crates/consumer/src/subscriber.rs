@@ -190,6 +190,8 @@ struct Loop {
     /// The same at the start of the stats interval.
     conn_at_interval_start: (u64, u64),
     connected: Option<bool>,
+    /// Messages the client read for the drain's fence inbox (not ours to count or drop).
+    fence_messages: u64,
     health: Health,
     url: String,
     client: Client,
@@ -206,6 +208,16 @@ impl Loop {
     /// Messages taken from the subscription so far, flushed or not.
     fn handled(&self) -> u64 {
         self.taken_total + self.processor.tally.counts.received
+    }
+
+    /// Messages the client has read for our subscription (its `in_messages` counts every
+    /// message on the connection; ours is the only subscription besides the drain's fence).
+    fn delivered(&self) -> u64 {
+        self.client
+            .statistics()
+            .in_messages
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.fence_messages)
     }
 
     /// Reads the connection state and the client's counters: readiness and the gauges follow
@@ -241,7 +253,7 @@ impl Loop {
             Buffer::Took => return true,
             Buffer::Ended => return false,
         }
-        let delivered = self.client.statistics().in_messages.load(Ordering::Relaxed);
+        let delivered = self.delivered();
         match take_one(sub, &mut self.processor) {
             Buffer::Empty => {}
             Buffer::Took => return true,
@@ -257,7 +269,7 @@ impl Loop {
 
     fn log_stats(&mut self, label: &str) {
         self.flush();
-        let delivered = self.client.statistics().in_messages.load(Ordering::Relaxed);
+        let delivered = self.delivered();
         let conn = ConnectionCounts {
             reconnects: self.reconnects - self.conn_at_interval_start.0,
             slow_consumer: self.dropped - self.conn_at_interval_start.1,
@@ -279,6 +291,51 @@ impl Loop {
         self.interval = Counts::default();
         self.interval_started = Instant::now();
         self.conn_at_interval_start = (self.reconnects, self.dropped);
+    }
+}
+
+impl Loop {
+    /// Handles every message the server routed to us before this call, and returns whether it
+    /// got them all before `deadline`.
+    ///
+    /// async-nats' `Subscriber::drain` forgets the subscription as soon as its UNSUB is written,
+    /// so whatever is still on the wire from the server is discarded. A message to a private
+    /// inbox on the same connection arrives after everything routed to us before it (the server
+    /// writes one connection in order), so once it is here the backlog is in our buffer and a
+    /// drain can lose at most what is routed during one round trip.
+    async fn catch_up(
+        &mut self,
+        sub: &mut async_nats::Subscriber,
+        deadline: tokio::time::Instant,
+    ) -> bool {
+        let inbox = self.client.new_inbox();
+        let Ok(Ok(mut fence)) =
+            tokio::time::timeout_at(deadline, self.client.subscribe(inbox.clone())).await
+        else {
+            return false;
+        };
+        if self.client.publish(inbox, "".into()).await.is_err() {
+            return false;
+        }
+        loop {
+            tokio::select! {
+                biased;
+                msg = sub.next() => match msg {
+                    Some(msg) => self.processor.handle(&msg.payload, receive_time_ms()),
+                    None => return false,
+                },
+                fenced = fence.next() => {
+                    if fenced.is_some() {
+                        self.fence_messages += 1;
+                    }
+                    break;
+                }
+                () = tokio::time::sleep_until(deadline) => return false,
+            }
+        }
+        // Everything ahead of the fence was put into our buffer before the fence arrived.
+        take_buffered(sub, &mut self.processor);
+        true
     }
 }
 
@@ -356,6 +413,7 @@ pub async fn run(
         dropped: 0,
         conn_at_interval_start: (0, 0),
         connected: None,
+        fence_messages: 0,
         health: health.clone(),
         url: cfg.nats.url.redacted(),
         client: client.clone(),
@@ -407,8 +465,12 @@ pub async fn run(
     if closed {
         health.fail_liveness("NATS subscription closed");
     } else if lp.connected == Some(true) {
-        // Stop taking new messages, then count what is already in hand. Every step is bounded
-        // by the grace deadline: the connection may drop in the middle of a drain.
+        // Take in everything already routed to us, stop taking new messages, then count what is
+        // still in hand. Every step is bounded by the grace deadline: the connection may drop
+        // in the middle of a drain.
+        if !lp.catch_up(&mut sub, deadline).await {
+            tracing::warn!("catching up before the drain did not finish; draining anyway");
+        }
         match tokio::time::timeout_at(deadline, sub.drain()).await {
             Ok(Ok(())) => {
                 while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, sub.next()).await {

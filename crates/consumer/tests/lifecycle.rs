@@ -6,7 +6,7 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{Consumer, NatsServer, publish, unique_subject};
+use support::{Consumer, NatsServer, publish, publish_routed, unique_subject};
 use testkit::eventually;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -68,12 +68,24 @@ async fn frozen_consumer_counts_every_message_as_received_or_dropped() {
     assert!(received > 0.0);
 }
 
-// Known defect, kept visible: under CPU contention (a parallel nextest run on 2 busy cores) the
-// consumer once exited 0 with 22,326 of 200,000 messages still queued after its drain. Until the
-// drain path is fixed this runs on demand only: `cargo nextest run -p consumer --test lifecycle
-// --run-ignored all`.
+/// The total on the final stats line (interval lines are 60 s apart in these tests, so the final
+/// line holds the whole run), and the line itself.
+fn final_total(logs: &str) -> (u64, String) {
+    let final_line = logs
+        .lines()
+        .find(|l| l.contains("Message processing stats") && l.contains("final"))
+        .unwrap_or_else(|| panic!("no final stats line:\n{logs}"))
+        .to_owned();
+    let total = final_line
+        .split("total=")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .expect("total= on the final line");
+    (total, final_line)
+}
+
 #[tokio::test]
-#[ignore = "flaky under load: the drain can exit with messages still queued (open defect)"]
 async fn sigterm_under_load_counts_every_published_message() {
     let server = NatsServer::start();
     let subject = unique_subject("term-load");
@@ -92,17 +104,76 @@ async fn sigterm_under_load_counts_every_published_message() {
     let status = consumer.terminate(WAIT);
     let logs = consumer.logs();
     assert_eq!(status.code(), Some(0), "{logs}");
-    let final_line = logs
-        .lines()
-        .find(|l| l.contains("Message processing stats") && l.contains("final"))
-        .unwrap_or_else(|| panic!("no final stats line:\n{logs}"));
-    let total: u64 = final_line
-        .split("total=")
-        .nth(1)
-        .and_then(|r| r.split(',').next())
-        .and_then(|n| n.parse().ok())
-        .expect("total= on the final line");
-    // Interval lines are 60 s apart, so the final line holds the whole run.
+    let (total, final_line) = final_total(&logs);
     assert_eq!(total, N as u64, "{final_line}");
     assert!(final_line.contains("slow_consumer=0,"), "{final_line}");
+}
+
+// The worst case for a drain, made deterministic: the consumer is frozen while the server routes
+// a backlog to it, and it wakes up to SIGTERM with all of that backlog still on the wire.
+#[tokio::test]
+async fn sigterm_with_a_backlog_on_the_wire_counts_every_message() {
+    let server = NatsServer::start();
+    let subject = unique_subject("term-backlog");
+    let mut consumer = Consumer::start(
+        &server.url(),
+        &subject,
+        &[
+            ("STATS_INTERVAL", "60s"),
+            ("NATS_SUBSCRIPTION_CAPACITY", "400000"),
+        ],
+    );
+    consumer.wait_readiness(200, WAIT).await;
+    const N: usize = 50_000;
+    signal(consumer.pid(), "-STOP");
+    publish_routed(&server.url(), &subject, bodies(N, 9)).await;
+    signal(consumer.pid(), "-TERM");
+    signal(consumer.pid(), "-CONT");
+    let status = consumer.wait_exit(WAIT);
+    let logs = consumer.logs();
+    assert_eq!(status.code(), Some(0), "{logs}");
+    let (total, final_line) = final_total(&logs);
+    assert_eq!(total, N as u64, "{final_line}");
+    assert!(final_line.contains("slow_consumer=0,"), "{final_line}");
+}
+
+// The server comes back with other credentials (a rotated token): every reconnect is refused.
+// The consumer must stay up and unready, say so in a few rate-limited lines (async-nats alone
+// would log an ERROR line per refused attempt, several a second), never print either token, and
+// be ready again as soon as the server accepts it. async-nats retries refusals forever, so the
+// subscription does not end here; if it ever does, `run` fails liveness and exits non-zero.
+#[tokio::test]
+async fn a_server_back_with_other_credentials_leaves_the_consumer_up_unready_and_quiet() {
+    let token = format!("tok{}", uuid::Uuid::new_v4().simple());
+    let mut server = NatsServer::start_with(&["--auth", &token]);
+    let subject = unique_subject("rotated");
+    let url = format!("nats://{token}@127.0.0.1:{}", server.port);
+    let mut consumer = Consumer::start(&url, &subject, &[("STATS_INTERVAL", "60s")]);
+    consumer.wait_readiness(200, WAIT).await;
+    server.kill();
+    let other = format!("other{}", uuid::Uuid::new_v4().simple());
+    server.set_args(&["--auth", &other]);
+    server.restart();
+    consumer.wait_readiness(503, WAIT).await;
+    const CLIENT_ERRORS: &str = "data_manager_nats_errors_total{type=\"client\"}";
+    eventually(WAIT, || async {
+        (consumer.metric(CLIENT_ERRORS) >= 15.0).then_some(())
+    })
+    .await;
+    assert!(consumer.try_wait().is_none(), "still running");
+    let refused = consumer.metric(CLIENT_ERRORS);
+    let logs = consumer.logs();
+    let lines = logs.lines().count();
+    assert!(
+        lines <= 6,
+        "{refused} refusals must not make a line each: {lines} lines\n{logs}"
+    );
+    server.kill();
+    server.set_args(&["--auth", &token]);
+    server.restart();
+    consumer.wait_readiness(200, WAIT).await;
+    let status = consumer.terminate(WAIT);
+    let logs = consumer.logs();
+    assert_eq!(status.code(), Some(0), "{logs}");
+    assert!(!logs.contains(&token) && !logs.contains(&other), "{logs}");
 }

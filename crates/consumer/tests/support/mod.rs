@@ -84,6 +84,11 @@ impl NatsServer {
         }
     }
 
+    /// Replaces the extra arguments used by the next [`NatsServer::restart`].
+    pub fn set_args(&mut self, args: &[&str]) {
+        self.args = args.iter().map(|a| (*a).to_owned()).collect();
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -186,6 +191,11 @@ impl Consumer {
             .status()
             .expect("running kill");
         assert!(status.success());
+        self.wait_exit(within)
+    }
+
+    /// Waits for the process to exit on its own.
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.try_wait() {
@@ -225,6 +235,37 @@ pub async fn publish(nats_url: &str, subject: &str, bodies: impl IntoIterator<It
             .expect("publishing");
     }
     client.flush().await.expect("flushing");
+}
+
+/// Publishes `bodies` on `subject`, then waits until the server has routed every one of them:
+/// a message to the publisher's own inbox comes back only after the server has handled all the
+/// publishes sent before it on the same connection.
+pub async fn publish_routed(
+    nats_url: &str,
+    subject: &str,
+    bodies: impl IntoIterator<Item = Vec<u8>>,
+) {
+    use futures::StreamExt;
+    let client = async_nats::connect(nats_url)
+        .await
+        .expect("connecting the test publisher");
+    let inbox = client.new_inbox();
+    let mut fence = client
+        .subscribe(inbox.clone())
+        .await
+        .expect("fence subscription");
+    for body in bodies {
+        client
+            .publish(subject.to_owned(), body.into())
+            .await
+            .expect("publishing");
+    }
+    client.publish(inbox, "fence".into()).await.expect("fence");
+    client.flush().await.expect("flushing");
+    tokio::time::timeout(Duration::from_secs(60), fence.next())
+        .await
+        .expect("the fence came back")
+        .expect("fence message");
 }
 
 /// The fixture envelopes, one per line, empty lines included.
