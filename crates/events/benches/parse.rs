@@ -1,6 +1,11 @@
 //! Parse throughput on the realistic mix, side by side with the cost of merely validating the
 //! same bytes as JSON (`serde_json::from_slice::<IgnoredAny>`). Run: `make bench-parse`.
 
+#![allow(
+    missing_docs,
+    reason = "criterion_group! generates an undocumented function"
+)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -30,8 +30,6 @@
 //! assert_eq!(event.symbol.as_str(), "BTCUSDT");
 //! assert_eq!(event.event_time_ms, Some(1761055392345));
 //! ```
-#![deny(missing_docs)]
-#![forbid(unsafe_code)]
 
 mod decimal;
 mod event;
