@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure MariaDB listens on 127.0.0.1:${MARIADB_PORT:-3306} and that `root` with an empty
-# password can log in over TCP and use database `test` (test-services.md §3).
+# password can log in over TCP and use database `test`, as the tests expect.
 # Installs it from the distribution's packages when absent, starts it when not running, and fixes
 # Debian's unix-socket-only root authentication. Idempotent. Prints one line of what it did.
 #   --install-only   install the packages if absent and fix root's login if the server is up,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure the MongoDB-compatible test server (SecantusDB, test-services.md §4) is installed in
+# Makes sure the MongoDB-compatible test server (SecantusDB) is installed in
 # `.venv-mongo` at the repository root. The tests start and stop the server themselves
 # (`.venv-mongo/bin/secantusd-py` on a free port, in memory). Idempotent: does nothing when the
 # pinned version is already installed. Prints one line of what it did.
