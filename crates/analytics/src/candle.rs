@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-/// One candle as the calculators see it (`analytics.md` §1: prices and volume as f64).
+/// One candle as the calculators see it: prices and volume as f64, converted from the stored
+/// decimals through their text so each is the correctly rounded nearest double.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Candle {
     /// Open time (UTC).
@@ -38,7 +39,7 @@ pub fn closes(candles: &[Candle]) -> Vec<f64> {
     candles.iter().map(|c| c.close).collect()
 }
 
-/// The open time of the newest candle (the document `timestamp`, §5).
+/// The open time of the newest candle, which becomes the document's `timestamp`.
 pub fn newest(candles: &[Candle]) -> Option<DateTime<Utc>> {
     candles.last().map(|c| c.open_time)
 }

@@ -1,5 +1,6 @@
-//! dm-analytics' settings: the environment variables of `analytics.md` §1/§4 and
-//! `operations.md` §1, parsed once in `main` and validated before anything connects.
+//! dm-analytics' settings: the cycle's timeframes and interval, the formula options and the
+//! shared service settings, parsed once in `main` and validated before anything connects. The
+//! reference: `docs/configuration.md`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use crate::options::{
     Annualization, CorrelationInput, Options, RegimeOrder, SeasonalHour, SpreadSource, WindowMode,
 };
 
-/// The Lease of analytics (`operations.md` §7).
+/// The Kubernetes Lease whose holder is the one replica that computes analytics.
 pub const LEASE_NAME: &str = "data-manager-analytics";
 
 /// dm-analytics' command line.
@@ -95,7 +96,7 @@ pub struct RunArgs {
     pub enabled: Flag,
 }
 
-/// The options of `analytics.md` §4 as environment variables (all parity by default).
+/// The formula options as environment variables; every default reproduces the old service.
 #[derive(Debug, Clone, clap::Args)]
 pub struct OptionArgs {
     /// `legacy` (√252 for every timeframe) or `calendar` (√8760 for 1h, √365 for 1d).
@@ -112,7 +113,7 @@ pub struct OptionArgs {
         default_value = "prices"
     )]
     pub correlation_input: CorrelationInput,
-    /// `time` (the windows of §1) or `candles` (at least each metric's minimum).
+    /// `time` (each metric's fixed time window) or `candles` (at least each metric's minimum).
     #[arg(
         long = "window-mode",
         env = "ANALYTICS_WINDOW_MODE",
@@ -169,7 +170,7 @@ pub struct ComputeArgs {
     /// open time plus one interval.
     #[arg(long = "as-of", value_parser = parse_time)]
     pub as_of: Option<DateTime<Utc>>,
-    /// `NAME=VALUE`, repeatable: an option of §4 (`regime_order=fixed`,
+    /// `NAME=VALUE`, repeatable: a formula option (`regime_order=fixed`,
     /// `ANALYTICS_ANNUALIZATION=calendar`, …).
     #[arg(long = "option")]
     pub options: Vec<String>,

@@ -1,4 +1,4 @@
-//! Correlation (`analytics.md` §3.7): Pearson matrix, rolling correlation against the
+//! Correlation: Pearson matrix, rolling correlation against the
 //! benchmark, cross-correlation lag and volatility correlation over the symbols' joined rows.
 
 use std::collections::BTreeMap;
@@ -56,7 +56,8 @@ pub struct Correlation {
     pub input: CorrelationInput,
 }
 
-/// Computes §3.7 over each symbol's window (in configured order).
+/// Computes every symbol's correlation document and the matrix over each symbol's window (in
+/// configured order), on the open times all qualifying symbols share.
 ///
 /// # Errors
 /// [`Skip::TooFewSymbols`] when fewer than two symbols have more than 20 candles;

@@ -1,4 +1,4 @@
-//! Deviation (`analytics.md` §3.4): Bollinger bands, z-score, range index and autocorrelation
+//! Deviation: Bollinger bands, z-score, range index and autocorrelation
 //! of close over the 30-day window.
 
 use crate::candle::{Candle, closes, newest};
@@ -30,7 +30,7 @@ pub struct Deviation {
     pub window: usize,
 }
 
-/// Computes §3.4 over `candles` (ascending, the 30-day window).
+/// Computes the deviation document over `candles` (ascending, the 30-day window).
 ///
 /// # Errors
 /// [`Skip::TooFewCandles`] when n < 20.

@@ -1,4 +1,4 @@
-//! The MongoDB documents of `analytics.md` §5 (pure): one collection per metric, `timestamp`
+//! The MongoDB documents of a cycle (pure): one collection per metric, `timestamp`
 //! the newest input candle's open time, `metadata.computed_at`, doubles and string keys only.
 
 use chrono::{DateTime, Utc};

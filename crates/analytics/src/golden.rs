@@ -1,5 +1,6 @@
-//! The golden Series A and B of `analytics.md` §6, generated exactly as specified (values
-//! rounded to 8 decimals and passed through their decimal string, as from DECIMAL(20,8)).
+//! The golden Series A and B: two synthetic hourly series whose published results fix the
+//! formulas' numbers (`docs/analytics.md`, Golden series). Every value is rounded to 8 decimals
+//! and passed through its decimal string, as if read from a DECIMAL(20,8) column.
 
 use chrono::{DateTime, TimeZone, Utc};
 

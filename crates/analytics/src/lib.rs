@@ -1,15 +1,15 @@
 //! dm-analytics: leader-elected market analytics over the extractor's klines
-//! (`analytics.md`), with results in MongoDB.
+//! (formulas: `docs/analytics.md`), with results in MongoDB.
 //!
 //! # Layout
-//! - [`stats`]: the statistics conventions of §2 (pandas/numpy semantics; pure).
+//! - [`stats`]: the statistics conventions, pandas/numpy semantics to the last bit (pure).
 //! - [`candle`]: the calculators' input.
-//! - [`options`]: the named options of §4.
+//! - [`options`]: the named options that improve on parity, all off by default.
 //! - [`metric`]: metric kinds, document content, skip reasons.
-//! - One module per metric of §3 (pure): [`volatility`], [`volume`], [`trend`], [`deviation`],
+//! - One module per metric (pure): [`volatility`], [`volume`], [`trend`], [`deviation`],
 //!   [`seasonality`], [`spread`], [`correlation`], [`regime`].
 //! - [`analysis`]: one timeframe's windows and calculators for every symbol (pure).
-//! - [`golden`]: Series A and B of §6.
+//! - [`golden`]: the golden Series A and B that fix the numbers.
 //! - [`csv`]: the candle files of `dm-analytics compute`; [`compute`]: its JSON output.
 //! - [`documents`]: the MongoDB documents and indexes (pure); [`write`](mod@write): writing them fenced.
 //! - [`config`]: the command line and environment; [`cycle`]: one cycle's reads and analysis;

@@ -1,32 +1,40 @@
-//! What every calculator returns: a metric document's fields and metadata (`analytics.md` §3),
-//! or the reason it was skipped.
+//! What every calculator returns: a metric document's fields and metadata, or the reason it was
+//! skipped. The formulas behind each field are in `docs/analytics.md`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 
-/// The metrics, one MongoDB collection each (§5).
+/// The metrics, each written to its own MongoDB collection (`analytics_<name>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
-    /// §3.1.
+    /// How much the price moves: rolling standard deviation of returns, annualised, plus the
+    /// Parkinson and Garman–Klass range estimators, over 30 days.
     Volatility,
-    /// §3.2.
+    /// Traded volume over 24 hours: total, SMA, EMA and the last candle's spike against the
+    /// median.
     Volume,
-    /// §3.3.
+    /// Direction of the price over 30 days: SMA, EMA and WMA of close, rate of change,
+    /// share of rising candles and the SMA 20/50 crossover.
     Trend,
-    /// §3.4.
+    /// How far the last close is from its recent mean: Bollinger bands, z-score, range index
+    /// and lag-1 autocorrelation, over 30 days.
     Deviation,
-    /// §3.5.
+    /// Recurring patterns over 90 days of `1h`: mean close per hour and weekday, the dominant
+    /// cycle and the entropy of the price distribution.
     Seasonality,
-    /// §3.6 (disabled by default).
+    /// Bid-ask spread and depth from an order-book snapshot; disabled, as no order-book source
+    /// exists yet.
     Spread,
-    /// §3.7, per symbol.
+    /// How each symbol moves with the others on `1h` over 30 days (per symbol: its row of the
+    /// Pearson matrix, rolling correlation, lag and volatility correlation against a benchmark).
     Correlation,
-    /// §3.8.
+    /// A market regime label (e.g. `breakout_phase`) classified by thresholds from the same
+    /// cycle's volatility, volume and trend.
     Regime,
 }
 
 impl Kind {
-    /// Every kind, in the order of §3.
+    /// Every kind, in one fixed order (volatility first, regime last).
     pub const ALL: [Kind; 8] = [
         Kind::Volatility,
         Kind::Volume,
@@ -67,7 +75,7 @@ impl Kind {
     }
 }
 
-/// The correlation matrix collection (§3.7).
+/// The collection of the full correlation matrix, one document per cycle across all symbols.
 pub const MATRIX_COLLECTION: &str = "analytics_correlation_matrix";
 
 /// Why a metric produced no document.
@@ -127,25 +135,25 @@ pub struct Metadata {
     pub parameters: Map<String, Value>,
     /// `completeness`, capped to 0..100.
     pub completeness: f64,
-    /// `options`: the §4 options that shaped this document.
+    /// `options`: the non-default options (`ANALYTICS_*`) that shaped this document.
     pub options: Map<String, Value>,
 }
 
-/// One metric document's content: fields in the order of §3, the input's newest open time and
-/// the metadata.
+/// One metric document's content: its fields in documented order, the input's newest open time
+/// and the metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricDoc {
     /// Which metric.
     pub kind: Kind,
     /// The open time of the newest input candle.
     pub timestamp: DateTime<Utc>,
-    /// The fields of §3 (undefined values already 0 or null).
+    /// The metric's fields (undefined values already 0 or null, never NaN).
     pub fields: Map<String, Value>,
     /// The metadata.
     pub metadata: Metadata,
 }
 
-/// Completeness n / divisor × 100, capped to 0..100 (§3).
+/// Completeness n / divisor × 100, capped to 0..100 so a document is never refused for it.
 pub fn completeness(n: usize, divisor: f64) -> f64 {
     (n as f64 / divisor * 100.0).clamp(0.0, 100.0)
 }
@@ -183,7 +191,7 @@ impl MetricDoc {
         out
     }
 
-    /// The `compute` output object: the fields of §3 plus `metadata`.
+    /// The `compute` output object: the metric's fields plus `metadata`.
     pub fn to_json(&self, computed_at: DateTime<Utc>) -> Value {
         let mut out = self.fields.clone();
         out.insert(

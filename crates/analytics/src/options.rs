@@ -1,5 +1,5 @@
-//! The named options of `analytics.md` §4: every improvement over parity is one of these, off
-//! by default, and recorded in the documents' `metadata.options`.
+//! The named options: every improvement over parity (the old service's numbers) is one of these,
+//! off by default, and recorded in the documents' `metadata.options`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -82,7 +82,7 @@ choice!(
 choice!(
     /// How much history each metric reads.
     WindowMode, "ANALYTICS_WINDOW_MODE", {
-        /// The time windows of §1 (parity): 1d trend and volume never run.
+        /// Fixed time windows per metric (parity): 1d trend and volume never have enough candles.
         #[default]
         Time = "time",
         /// At least the metric's minimum number of candles, reaching back as far as needed.
@@ -115,7 +115,7 @@ choice!(
 choice!(
     /// Where spread reads order books.
     SpreadSource, "ANALYTICS_SPREAD_SOURCE", {
-        /// Spread is disabled (no order-book source is specified yet, §3.6).
+        /// Spread is disabled: nothing writes order books yet.
         #[default]
         None = "none",
     }

@@ -1,4 +1,4 @@
-//! Regime (`analytics.md` §3.8): threshold classification of the same cycle's volatility,
+//! Regime: threshold classification of the same cycle's volatility,
 //! volume and trend results.
 
 use chrono::{DateTime, Utc};

@@ -1,4 +1,4 @@
-//! Spread (`analytics.md` §3.6) from an order-book snapshot. Disabled by default
+//! Spread from an order-book snapshot. Disabled by default
 //! (`ANALYTICS_SPREAD_SOURCE=none`): no source writes order books, so the service never calls
 //! this; it is kept, tested, for when a source is specified.
 
@@ -30,7 +30,7 @@ pub struct Spread {
     pub depth_levels: usize,
 }
 
-/// Computes §3.6; `None` when either side is empty. Bids best first (descending), asks best
+/// Computes the spread, depth and slippage estimate; `None` when either side is empty. Bids best first (descending), asks best
 /// first (ascending).
 pub fn compute(bids: &[Level], asks: &[Level]) -> Option<Spread> {
     let (bid, ask) = (bids.first()?.price, asks.first()?.price);

@@ -1,4 +1,5 @@
-//! The statistics conventions of `analytics.md` §2, reproduced exactly (pandas/numpy semantics).
+//! The statistics conventions, reproduced exactly (pandas/numpy semantics), since they decide
+//! the last digits of every metric (`docs/analytics.md`, Statistics conventions).
 //!
 //! Undefined values are NaN inside this module and its callers; documents turn them into the
 //! 0 or null each field specifies, so NaN is never written.
@@ -75,8 +76,8 @@ pub fn sma_last(xs: &[f64], k: usize) -> f64 {
 }
 
 /// Adjusted EWMA with span N (α = 2/(N+1)) over the whole history, at the last row, computed
-/// with pandas' recursion (`ewm(span, adjust=True).mean()`), which equals the weighted sum of
-/// §2 and agrees with pandas to the last bits.
+/// with pandas' recursion (`ewm(span, adjust=True).mean()`), which equals the weighted sum
+/// Σ (1−α)^j·x_{t−j} / Σ (1−α)^j and agrees with pandas to the last bits.
 pub fn ewma_adjusted_last(xs: &[f64], span: usize) -> f64 {
     let Some((&first, rest)) = xs.split_first() else {
         return f64::NAN;

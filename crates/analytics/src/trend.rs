@@ -1,4 +1,4 @@
-//! Trend (`analytics.md` §3.3): moving averages, rate of change, direction and crossover.
+//! Trend: moving averages, rate of change, direction and crossover.
 
 use serde_json::Value;
 
@@ -29,7 +29,7 @@ pub struct Trend {
     pub n: usize,
 }
 
-/// Computes §3.3 over `candles` (ascending, the 30-day window).
+/// Computes the trend document over `candles` (ascending, the 30-day window).
 ///
 /// # Errors
 /// [`Skip::TooFewCandles`] when n < 50.

@@ -1,4 +1,4 @@
-//! Volatility (`analytics.md` §3.1): rolling std of returns, Parkinson, Garman–Klass and the
+//! Volatility: rolling std of returns, Parkinson, Garman–Klass and the
 //! volatility of volatility over the 30-day window.
 
 use serde_json::Value;
@@ -43,7 +43,7 @@ pub fn annualization_factor(a: Annualization, tf: Timeframe) -> f64 {
     }
 }
 
-/// Computes §3.1 over `candles` (ascending, the 30-day window).
+/// Computes the volatility document over `candles` (ascending, the 30-day window).
 ///
 /// # Errors
 /// [`Skip::TooFewCandles`] when n < 20.

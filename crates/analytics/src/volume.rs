@@ -1,4 +1,4 @@
-//! Volume (`analytics.md` §3.2): totals, SMA, adjusted EMA and the spike ratio over 24 hours.
+//! Volume: totals, SMA, adjusted EMA and the spike ratio over 24 hours.
 
 use crate::candle::{Candle, newest};
 use crate::metric::{Kind, Metadata, MetricDoc, Skip, num_or_null, object};
@@ -23,7 +23,7 @@ pub struct Volume {
     pub window: usize,
 }
 
-/// Computes §3.2 over `candles` (ascending, the 24-hour window).
+/// Computes the volume document over `candles` (ascending, the 24-hour window).
 ///
 /// # Errors
 /// [`Skip::TooFewCandles`] when n < 5.

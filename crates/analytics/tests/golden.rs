@@ -1,4 +1,4 @@
-//! The golden Series A/B of `analytics.md` §6 through every calculator: the published
+//! The golden Series A/B through every calculator: the published
 //! volatility and volume numbers to 1e-9 relative, and the others' defining properties.
 
 use analytics::analysis::analyze;
