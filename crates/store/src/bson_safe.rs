@@ -1,5 +1,6 @@
 //! Numbers as BSON can hold them: doubles and int64 only, never a decimal, never NaN or ±∞
-//! (those become null), at every depth of a document (`auditor.md` C.9, `mysql-source.md` §3).
+//! (those become null), at every depth of a document: every reader of our documents gets plain
+//! numbers, although MySQL hands us exact decimals.
 
 use mongodb::bson::{Bson, Document};
 use rust_decimal::Decimal;

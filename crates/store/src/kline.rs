@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
-/// A row of `klines_<suffix>` (`mysql-source.md` §3), minus the derived columns we do not use.
+/// A row of the extractor's `klines_<suffix>` table, minus the derived columns we do not use.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Kline {
     /// `<SYMBOL>_<open_time epoch ms>`.
@@ -39,7 +39,8 @@ pub struct Kline {
     pub extracted_at: DateTime<Utc>,
 }
 
-/// Reads a naive MySQL DATETIME as the UTC instant it denotes (`mysql-source.md` §3).
+/// Reads a naive MySQL DATETIME as the UTC instant it denotes: the extractor stores UTC wall-clock
+/// time without a zone.
 pub fn utc(naive: NaiveDateTime) -> DateTime<Utc> {
     naive.and_utc()
 }

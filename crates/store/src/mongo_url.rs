@@ -1,4 +1,5 @@
-//! The database a `MONGODB_URL` names (`operations.md` §1.1).
+//! The database a `MONGODB_URL` names: its path segment, or `petrosa_data_manager` when the path
+//! is empty (`docs/configuration.md`).
 
 /// Used when the URL has no path segment (`…net/` or `…net/?retryWrites=true`).
 pub const DEFAULT_DATABASE: &str = "petrosa_data_manager";

@@ -1,5 +1,6 @@
 //! `MYSQL_URI` as production writes it: `mysql://` or SQLAlchemy's `mysql+<driver>://`, with a
-//! percent-encoded user and password and the database as the path (`operations.md` §1.1).
+//! percent-encoded user and password and the database as the path; the `+<driver>` part is
+//! dropped.
 
 use percent_encoding::percent_decode_str;
 use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};

@@ -22,7 +22,7 @@ pub const READ_CONCURRENCY: usize = 4;
 /// Connections per process: one per concurrent read, plus a health probe.
 const MAX_CONNECTIONS: u32 = READ_CONCURRENCY as u32 + 1;
 
-/// The columns of a range scan, in the order of `mysql-source.md` §1.
+/// The columns of a range scan: every column a `Kline` is decoded from (by name).
 const COLUMNS: &str = "`timestamp`, open_time, close_time, `interval`, open_price, high_price, \
      low_price, close_price, volume, quote_asset_volume, number_of_trades, \
      taker_buy_base_asset_volume, taker_buy_quote_asset_volume, extracted_at, id";
@@ -269,7 +269,8 @@ impl KlineSource {
         })
     }
 
-    /// The newest row of `symbol` that opened before `before` (C.2 step 4), decoded or not.
+    /// The newest row of `symbol` that opened before `before`, decoded or not: it anchors a gap
+    /// that began before the window, and freshness when the window holds no closed row.
     ///
     /// # Errors
     /// [`SourceError`] when the query fails.

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// A kline interval the system accepts (`auditor.md` B8): every one divides a day evenly, so
-/// epoch-aligned grids are day-aligned too.
+/// A kline interval the system accepts: every one divides a day evenly, so epoch-aligned grids
+/// are day-aligned too (weeks and months are refused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Timeframe {
     seconds: i64,
@@ -12,7 +12,7 @@ pub struct Timeframe {
     suffix: &'static str,
 }
 
-/// Binance notation, table suffix (`mysql-source.md` §2: unit first), seconds.
+/// Binance notation, table suffix (the extractor writes the unit first: `1h` → `h1`), seconds.
 const ALLOWED: [(&str, &str, i64); 12] = [
     ("1m", "m1", 60),
     ("3m", "m3", 180),
@@ -56,7 +56,7 @@ impl Timeframe {
 impl FromStr for Timeframe {
     type Err = BadTimeframe;
 
-    /// Case-sensitive: `1M` (a month) is rejected rather than read as one minute (B8).
+    /// Case-sensitive: `1M` (a month) is rejected rather than read as one minute.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
         ALLOWED

@@ -1,4 +1,4 @@
-//! Test support against real servers (`test-services.md`): a fresh MariaDB database per test
+//! Test support against real servers, never mocks: a fresh MariaDB database per test
 //! with the extractor's DDL, and a SecantusDB server per test binary with a database per test.
 //!
 //! Enabled by the `testing` feature; only test code uses it. Panics here are test failures.
