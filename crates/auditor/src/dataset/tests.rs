@@ -1,4 +1,5 @@
-//! `auditor.md` Part D as unit tests (the same vectors run on MariaDB in `tests/part_d.rs`).
+//! The worked examples of `docs/audit-rules.md` as unit tests (the same vectors run on MariaDB in
+//! `tests/worked_examples.rs`).
 
 use super::*;
 use store::testing::{at, candle};
@@ -42,7 +43,7 @@ fn kinds(r: &DatasetReport) -> Vec<Check> {
 }
 
 #[test]
-fn d1_interior_gap_and_no_end_gap_for_the_unclosed_candle() {
+fn an_interior_gap_is_found_and_the_unclosed_candle_is_no_gap() {
     let rows: Vec<_> = hourly(at(2025, 10, 21, 1, 0, 0), 23)
         .into_iter()
         .filter(|k| ![5, 6].contains(&chrono::Timelike::hour(&k.open_time)))
@@ -69,7 +70,7 @@ fn d1_interior_gap_and_no_end_gap_for_the_unclosed_candle() {
 }
 
 #[test]
-fn d1_with_zero_lag_has_23_due_slots_and_the_same_single_gap() {
+fn zero_lag_makes_23_slots_due_with_the_same_single_gap() {
     let rows: Vec<_> = hourly(at(2025, 10, 21, 1, 0, 0), 23)
         .into_iter()
         .filter(|k| ![5, 6].contains(&chrono::Timelike::hour(&k.open_time)))
@@ -88,7 +89,7 @@ fn d1_with_zero_lag_has_23_due_slots_and_the_same_single_gap() {
 }
 
 #[test]
-fn d3_trailing_outage_is_a_gap_up_to_the_due_horizon_and_stale() {
+fn a_trailing_outage_is_a_gap_up_to_the_due_horizon_and_stale() {
     let r = run(
         params(at(2025, 10, 22, 0, 30, 0)),
         None,
@@ -117,7 +118,7 @@ fn d3_trailing_outage_is_a_gap_up_to_the_due_horizon_and_stale() {
 }
 
 #[test]
-fn d3_gap_start_is_stable_in_a_later_cycle() {
+fn a_gap_keeps_its_start_in_a_later_cycle() {
     // An hour later the same outage: start unchanged, end and count grow.
     let r = run(
         params(at(2025, 10, 22, 1, 30, 0)),
@@ -135,14 +136,14 @@ fn d3_gap_start_is_stable_in_a_later_cycle() {
     );
 }
 
-fn d4_now() -> DateTime<Utc> {
+fn health_vectors_now() -> DateTime<Utc> {
     at(2025, 10, 21, 14, 30, 0)
 }
 
 #[test]
-fn d4_h1_full_window_is_ok_with_quality_100() {
+fn a_full_window_is_ok_with_quality_100() {
     let r = run(
-        params(d4_now()),
+        params(health_vectors_now()),
         None,
         hourly(at(2025, 10, 20, 15, 0, 0), 23),
     );
@@ -157,11 +158,11 @@ fn d4_h1_full_window_is_ok_with_quality_100() {
 }
 
 #[test]
-fn d4_h1_legacy_v1_matches_the_current_service() {
+fn legacy_v1_on_a_full_window_matches_the_current_service() {
     let r = run(
         Params {
             profile: Profile::LegacyV1,
-            ..params(d4_now())
+            ..params(health_vectors_now())
         },
         None,
         hourly(at(2025, 10, 20, 15, 0, 0), 23),
@@ -172,9 +173,9 @@ fn d4_h1_legacy_v1_matches_the_current_service() {
 }
 
 #[test]
-fn d4_h2_no_rows_in_window_is_no_data_with_a_long_gap_and_stale() {
+fn no_rows_in_the_window_is_no_data_with_a_long_gap_and_stale() {
     let prev = candle("BTCUSDT", h1(), at(2025, 10, 19, 20, 0, 0));
-    let r = run(params(d4_now()), Some(prev), vec![]);
+    let r = run(params(health_vectors_now()), Some(prev), vec![]);
     assert_eq!(r.status, Status::NoData);
     let s = r.scores.expect("scores");
     assert_eq!(s.completeness, Some(0.0));
@@ -196,7 +197,7 @@ fn d4_h2_no_rows_in_window_is_no_data_with_a_long_gap_and_stale() {
     assert_eq!(r.findings[1].severity, Severity::High);
 }
 
-fn h3_rows() -> Vec<Kline> {
+fn full_window_with_two_duplicates() -> Vec<Kline> {
     let mut rows = hourly(at(2025, 10, 20, 15, 0, 0), 23);
     for hour in [10, 11] {
         let mut dup = candle("BTCUSDT", h1(), at(2025, 10, 21, hour, 0, 0));
@@ -208,8 +209,8 @@ fn h3_rows() -> Vec<Kline> {
 }
 
 #[test]
-fn d4_h3_duplicates_cap_completeness_and_warn() {
-    let r = run(params(d4_now()), None, h3_rows());
+fn duplicated_open_times_keep_completeness_at_100_and_warn() {
+    let r = run(params(health_vectors_now()), None, full_window_with_two_duplicates());
     let s = r.scores.expect("scores");
     assert_eq!(s.completeness, Some(100.0));
     assert_eq!(
@@ -230,14 +231,14 @@ fn d4_h3_duplicates_cap_completeness_and_warn() {
 }
 
 #[test]
-fn d4_h3_legacy_v1_caps_completeness_instead_of_storing_nothing() {
+fn legacy_v1_caps_completeness_above_100_instead_of_storing_nothing() {
     let r = run(
         Params {
             profile: Profile::LegacyV1,
-            ..params(d4_now())
+            ..params(health_vectors_now())
         },
         None,
-        h3_rows(),
+        full_window_with_two_duplicates(),
     );
     assert_eq!(r.scores.expect("scores").completeness, Some(100.0));
 }
@@ -245,7 +246,7 @@ fn d4_h3_legacy_v1_caps_completeness_instead_of_storing_nothing() {
 #[test]
 fn series_starting_inside_the_window_has_no_leading_gap() {
     let r = run(
-        params(d4_now()),
+        params(health_vectors_now()),
         None,
         hourly(at(2025, 10, 21, 0, 0, 0), 14),
     );
@@ -263,7 +264,7 @@ fn each_bad_row_counts_once_and_caps_apply_to_findings_only() {
     let r = run(
         Params {
             max_row_findings: 2,
-            ..params(d4_now())
+            ..params(health_vectors_now())
         },
         None,
         rows,
@@ -277,10 +278,10 @@ fn each_bad_row_counts_once_and_caps_apply_to_findings_only() {
 }
 
 #[test]
-fn d5_misaligned_row_still_fills_its_slot() {
+fn a_misaligned_row_still_fills_its_slot() {
     let mut rows = hourly(at(2025, 10, 20, 15, 0, 0), 23);
     rows[5] = candle("BTCUSDT", h1(), rows[5].open_time + Duration::seconds(30));
-    let r = run(params(d4_now()), None, rows);
+    let r = run(params(health_vectors_now()), None, rows);
     assert_eq!(kinds(&r), [Check::Misaligned]);
     assert_eq!(r.counts.filled_slots, 21);
     assert_eq!(r.status, Status::Warn);
@@ -289,7 +290,7 @@ fn d5_misaligned_row_still_fills_its_slot() {
 #[test]
 fn clean_data_yields_no_finding_for_any_check() {
     let r = run(
-        params(d4_now()),
+        params(health_vectors_now()),
         Some(candle("BTCUSDT", h1(), at(2025, 10, 20, 14, 0, 0))),
         hourly(at(2025, 10, 20, 15, 0, 0), 23),
     );
@@ -304,7 +305,7 @@ fn informational_reports_carry_one_info_finding_and_no_scores() {
         "SOLUSDT",
         Params {
             timeframe: m1,
-            ..params(d4_now())
+            ..params(health_vectors_now())
         },
         Status::TableMissing,
     );

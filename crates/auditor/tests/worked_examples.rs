@@ -1,5 +1,5 @@
-//! `auditor.md` Part D on real MariaDB (extractor DDL) through `once`, and the Mongo documents
-//! it writes on a real Mongo-compatible server.
+//! The worked examples of `docs/audit-rules.md` on real MariaDB (extractor DDL) through `once`,
+//! and the Mongo documents it writes on a real Mongo-compatible server.
 
 use chrono::{DateTime, Duration, Timelike, Utc};
 use clap::Parser;
@@ -63,7 +63,7 @@ fn close(a: f64, b: f64) -> bool {
 }
 
 #[tokio::test]
-async fn d1_gap_vector_on_mariadb() {
+async fn a_gap_in_the_middle_is_one_high_gap_with_or_without_lag() {
     let db = MariaDb::create().await;
     let rows: Vec<_> = hourly(at(2025, 10, 21, 1, 0, 0), 23)
         .into_iter()
@@ -90,7 +90,7 @@ async fn d1_gap_vector_on_mariadb() {
     assert!(close(s.quality, 92.190_476_190_476_19), "{s:?}");
     assert_eq!(r.freshness_seconds, Some(1_800));
     assert_eq!(r.status, Status::Critical);
-    // MariaDB truncates the close time (mysql-source.md §3).
+    // MariaDB truncates the extractor's close time (…:59.999) to open + I − 1 s.
     assert_eq!(r.convention.as_str(), "truncated");
 
     let zero = audit(
@@ -99,13 +99,13 @@ async fn d1_gap_vector_on_mariadb() {
         &["--audit-max-lag", "1h=1"],
     )
     .await;
-    // D.1 with L ≈ 0 (L must be > 0): due slots 01:00 … 23:00, the same single gap.
+    // The same window with L ≈ 0 (L must be > 0): due slots 01:00 … 23:00, the same single gap.
     assert_eq!(zero.counts.due_slots, 23);
     assert_eq!(zero.counts.gaps_count, 1);
 }
 
 #[tokio::test]
-async fn d3_trailing_outage_on_mariadb() {
+async fn a_trailing_outage_is_a_high_gap_and_stale() {
     let db = MariaDb::create().await;
     db.insert(h1(), "BTCUSDT", &hourly(at(2025, 10, 21, 1, 0, 0), 18))
         .await;
@@ -122,9 +122,9 @@ async fn d3_trailing_outage_on_mariadb() {
 }
 
 #[tokio::test]
-async fn d4_health_vectors_on_mariadb() {
+async fn health_vectors_score_a_full_a_duplicated_and_an_empty_window() {
     let now = at(2025, 10, 21, 14, 30, 0);
-    // H1
+    // H1: a full window.
     let db = MariaDb::create().await;
     db.insert(h1(), "BTCUSDT", &hourly(at(2025, 10, 20, 15, 0, 0), 23))
         .await;
@@ -187,7 +187,7 @@ async fn d4_health_vectors_on_mariadb() {
 }
 
 #[tokio::test]
-async fn d5_each_row_check_fires_on_its_crafted_candle() {
+async fn each_row_check_fires_on_its_crafted_candle() {
     let db = MariaDb::create().await;
     let d = |s: &str| s.parse().expect("decimal");
     let base = |h: u32| {
