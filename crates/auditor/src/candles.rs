@@ -1,4 +1,5 @@
-//! Row checks on one stored candle (`auditor.md` C.5), on exact decimals.
+//! Row checks on one stored candle, on exact decimals: prices, volumes, alignment, close time, id,
+//! interval and whether it was written before it closed (`docs/audit-rules.md`, Row checks).
 
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
@@ -6,7 +7,8 @@ use store::{Kline, Timeframe};
 
 use crate::finding::Check;
 
-/// How a row stored its close_time (`mysql-source.md` §3: MySQL rounds, MariaDB truncates).
+/// How a row stored its close_time: the extractor sends open + I − 1 ms, which MySQL rounds up to
+/// open + I and MariaDB truncates to open + I − 1 s; both are valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseStyle {
     /// close_time = open + I.
@@ -30,7 +32,7 @@ pub struct RowVerdict {
     pub close: CloseStyle,
 }
 
-/// Runs every row check of C.5 on `row` of table `tf` for `symbol`.
+/// Runs every row check on `row` of table `tf` for `symbol`.
 pub fn check_row(row: &Kline, symbol: &str, tf: Timeframe) -> RowVerdict {
     let i = tf.seconds();
     let mut failed = Vec::new();
@@ -96,7 +98,7 @@ mod tests {
         s.parse().expect("decimal")
     }
 
-    /// D.5's base row: open 14:00, extracted 15:10:03.
+    /// The valid base row of the row-check examples: open 14:00, extracted 15:10:03.
     fn base() -> Kline {
         let mut k = candle("BTCUSDT", h1(), at(2025, 10, 21, 14, 0, 0));
         k.extracted_at = at(2025, 10, 21, 15, 10, 3);

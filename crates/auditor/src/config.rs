@@ -1,5 +1,6 @@
-//! dm-auditor's settings: the environment variables of `auditor.md` C.1 and `operations.md` §1,
-//! parsed once in `main` and validated before anything connects.
+//! dm-auditor's settings: what to audit (window, timeframes, lag, tolerance, score profile) and
+//! the shared service settings, parsed once in `main` and validated before anything connects.
+//! The reference: `docs/configuration.md`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use store::config::{StoreArgs, timeframes};
 
 use crate::score::Profile;
 
-/// The Lease of the auditor (`operations.md` §7).
+/// The Kubernetes Lease whose holder is the one replica that audits.
 pub const LEASE_NAME: &str = "data-manager-auditor";
 
 /// dm-auditor's command line.
@@ -226,7 +227,8 @@ pub struct Settings {
     pub health_history_days: u32,
 }
 
-/// The default L: max(2·I, 900 s) (C.1).
+/// The default allowed lag L: max(2·I, 900 s), so a candle is due only once it had time to
+/// arrive.
 pub fn default_max_lag(tf: Timeframe) -> i64 {
     (2 * tf.seconds()).max(900)
 }

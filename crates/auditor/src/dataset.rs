@@ -1,6 +1,7 @@
 //! The audit of one dataset (symbol × timeframe) over one window, as a streaming accumulator:
 //! rows are pushed in timestamp order and only the current open-time group is held, so memory
-//! stays flat however long the window (`auditor.md` C.2–C.8). Pure: `now` is a parameter.
+//! stays flat however long the window (the rules: `docs/audit-rules.md`). Pure: `now` is a
+//! parameter.
 
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{HashSet, VecDeque};
@@ -12,7 +13,7 @@ use crate::finding::{Check, Finding, Severity, rfc3339};
 use crate::gaps::{GapTracker, Grid, instant, leading_rule};
 use crate::score::{Inputs, Profile, Scores, score};
 
-/// Severity threshold for gaps, kept from the current service (C.3).
+/// A gap longer than this many seconds is `high`, else `medium` (kept from the current service).
 const HIGH_GAP_SECONDS: i64 = 3_600;
 
 /// The settings of one audit.
@@ -41,7 +42,8 @@ impl Params {
     }
 }
 
-/// The dataset's status (C.8).
+/// The dataset's status: `ok`, `warn` and `critical` follow the worst finding; the others say why
+/// there was nothing (readable) to audit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// No medium or high finding.
@@ -78,7 +80,8 @@ impl Status {
     }
 }
 
-/// How the window's rows stored close_time (C.5).
+/// How the window's rows stored close_time, reported as the health document's
+/// `close_time_convention`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Convention {
     /// No row with a recognised style.
@@ -103,7 +106,7 @@ impl Convention {
     }
 }
 
-/// Exact counts of one audit (C.9).
+/// Exact counts of one audit, as written to the health document (never capped like findings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Counts {
     /// Due slots.
@@ -120,7 +123,7 @@ pub struct Counts {
     pub duplicate_timestamps: i64,
     /// Rows − distinct open times.
     pub duplicate_rows: i64,
-    /// Rows failing at least one C.5 check.
+    /// Rows failing at least one row check (a row counts once however many it fails).
     pub invalid_rows: i64,
 }
 
@@ -242,7 +245,8 @@ pub struct DatasetAudit {
 }
 
 impl DatasetAudit {
-    /// Starts an audit. `prev` is the newest row before the window (C.2 step 4).
+    /// Starts an audit. `prev` is the newest row before the window: it anchors a leading gap and
+    /// counts for freshness.
     pub fn new(symbol: &str, params: Params, prev: Option<&Kline>) -> DatasetAudit {
         let i = params.timeframe.seconds();
         let grid = Grid::new(

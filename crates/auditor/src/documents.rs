@@ -1,4 +1,4 @@
-//! The MongoDB documents of a cycle (`auditor.md` C.9, plus the leader term added by the sink):
+//! The MongoDB documents of a cycle (plus the leader term the sink adds):
 //! one `health_metrics` document per dataset per cycle and one upserted `audit_logs` document
 //! per finding. Pure: reports in, BSON out.
 
@@ -129,7 +129,7 @@ pub fn finding_doc(r: &DatasetReport, f: &Finding, run_id: &str) -> (Document, D
 }
 
 /// The filter of the findings of `r`'s dataset that this audit covered but did not see again
-/// (C.9 `resolved_at`): dataset-level kinds, gaps ending inside the window, and row findings
+/// (they get `resolved_at`): dataset-level kinds, gaps ending inside the window, and row findings
 /// inside the window (unless the row cap may have hidden a stored one this cycle: it never does
 /// when the stored keys were known). `None` for informational
 /// reports, which audited nothing.
@@ -201,7 +201,7 @@ mod tests {
     }
 
     #[test]
-    fn health_document_has_the_c9_fields_as_bson_safe_types() {
+    fn health_document_has_every_field_as_a_bson_safe_type() {
         let r = report();
         let d = health_doc(&r, "run-1");
         for field in [

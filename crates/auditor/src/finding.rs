@@ -3,38 +3,38 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-/// The kind of a finding (`auditor.md` C.3–C.8). `as_str` is the JSON `check`, the Mongo `kind`
+/// The kind of a finding (`docs/audit-rules.md`). `as_str` is the JSON `check`, the Mongo `kind`
 /// and the metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Check {
-    /// A run of missing closed candles (C.3).
+    /// A run of consecutive due grid slots that no row fills.
     Gap,
-    /// The newest closed candle is older than the allowed lag (C.6).
+    /// The newest closed candle closed longer ago than the allowed lag L.
     Stale,
-    /// The symbol exists but has no row in the window (C.7).
+    /// The symbol exists but has no row in the window.
     NoData,
-    /// An open time stored more than once (C.4).
+    /// An open time stored more than once.
     Duplicate,
-    /// high/low inconsistent with open/close (C.5).
+    /// high below max(open, close), low above min(open, close), or high below low.
     OhlcViolation,
-    /// A price that is not positive (C.5).
+    /// An open, high, low or close that is not positive.
     BadPrice,
-    /// A negative volume or taker volume above the total (C.5).
+    /// A negative volume or trade count, or a taker-buy volume above its total.
     BadVolume,
-    /// open_time off the grid, or `timestamp` ≠ open_time (C.5).
+    /// open_time off the epoch-aligned grid, or `timestamp` ≠ open_time.
     Misaligned,
-    /// close_time neither open + I nor open + I − 1 s (C.5).
+    /// close_time neither open + I (MySQL rounds) nor open + I − 1 s (MariaDB truncates).
     CloseTimeMismatch,
-    /// id ≠ `<symbol>_<open ms>` (C.5).
+    /// id ≠ `<symbol>_<open ms>` (not reported for a duplicate's surplus rows).
     IdMismatch,
-    /// `interval` ≠ the table's timeframe (C.5).
+    /// `interval` ≠ the table's timeframe.
     IntervalMismatch,
-    /// Written before the candle closed (C.5).
+    /// Written before the candle closed; the extractor's insert-or-ignore never corrects it.
     PartialCandle,
-    /// The table has no row for the symbol (C.2).
+    /// The table has no row for the symbol at all.
     NotExtracted,
-    /// The timeframe's table does not exist (C.2).
+    /// The timeframe's table does not exist (the auditor never creates it).
     TableMissing,
     /// A row that could not be decoded (a NULL or zero date where a value is required, or a
     /// value out of range); it is left out of every other check.
@@ -140,7 +140,7 @@ impl Check {
     }
 }
 
-/// How bad a finding is; the dataset status follows the worst one (C.8).
+/// How bad a finding is; the dataset status follows the worst one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
@@ -196,7 +196,7 @@ impl Finding {
         }
     }
 
-    /// The stable key (C.9): symbol, timeframe, kind, plus the start for gaps and the open time
+    /// The stable key: symbol, timeframe, kind, plus the start for gaps and the open time
     /// for row findings. Used as the Mongo `_id`, so re-audits and new leaders upsert in place.
     pub fn key(&self, symbol: &str, timeframe: &str) -> String {
         match self.start {

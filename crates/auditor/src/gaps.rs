@@ -1,6 +1,6 @@
-//! Grid-based gap detection (`auditor.md` C.3): which epoch-aligned slots are due, which row
-//! fills which slot, and how runs of missing slots become gaps. Streaming: slots are fed in
-//! ascending order, so memory does not grow with the window.
+//! Grid-based gap detection (`docs/audit-rules.md`, Gaps): which epoch-aligned slots are due,
+//! which row fills which slot, and how runs of missing slots become gaps. Streaming: slots are fed
+//! in ascending order, so memory does not grow with the window.
 
 use chrono::{DateTime, Utc};
 
@@ -117,7 +117,7 @@ impl GapTracker {
     }
 }
 
-/// Applies the leading-run rule of C.3 to `runs`: if the first due slot is missing and a row
+/// Applies the leading-run rule to `runs`: if the first due slot is missing and a row
 /// exists before the window (its slot `prev_slot`), the gap starts at `prev_slot + I` so that
 /// its start is stable across cycles; with no earlier row the series starts inside the window
 /// and the leading run is not a gap.
@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn due_slots_stop_at_end_minus_lag() {
-        // D.1: window 00:30 → 00:30 next day, L = 2 h: due 01:00 … 21:00.
+        // The gap-in-the-middle example: window 00:30 → 00:30 next day, L = 2 h: due 01:00 … 21:00.
         let start = 1_800;
         let g = Grid::new(start, start + 86_400, H, 60, 7_200);
         assert_eq!((g.first_due, g.last_due, g.due_slots()), (H, 21 * H, 21));

@@ -1,10 +1,10 @@
-//! dm-auditor: leader-elected data-quality audits of the extractor's klines (`auditor.md`),
-//! with results in MongoDB.
+//! dm-auditor: leader-elected data-quality audits of the extractor's klines (rules:
+//! `docs/audit-rules.md`), with results in MongoDB.
 //!
 //! # Layout
 //! - [`finding`]: finding kinds, severities, the finding record and its stable key.
-//! - [`candles`]: the row checks of C.5 (pure).
-//! - [`gaps`]: the due-slot grid and gap runs of C.3 (pure, streaming).
+//! - [`candles`]: the checks on one stored row (pure).
+//! - [`gaps`]: the due-slot grid and gap runs (pure, streaming).
 //! - [`score`]: the `v3` and legacy score formulas (pure).
 //! - [`dataset`]: the streaming audit of one dataset over one window (pure).
 //! - [`config`]: the command line and environment, validated before anything connects.

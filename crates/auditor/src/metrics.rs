@@ -1,4 +1,5 @@
-//! The auditor's metrics, defined once (`operations.md` §2 names where the meaning is unchanged).
+//! The auditor's metrics, defined once; names are kept from the old service where the meaning is
+//! unchanged, so its dashboards keep working (`docs/metrics.md`).
 //!
 //! | Name | Type | Labels | Meaning |
 //! |---|---|---|---|

@@ -23,7 +23,7 @@ pub struct DatasetOut {
     pub symbol: String,
     /// Timeframe.
     pub timeframe: String,
-    /// Status (C.8).
+    /// Status: `ok`, `warn`, `critical`, `no_data`, `not_extracted`, `table_missing`, ….
     pub status: &'static str,
     /// Health.
     pub health: HealthOut,

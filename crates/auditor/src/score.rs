@@ -1,17 +1,20 @@
-//! Scores per dataset (`auditor.md` C.7): the `v3` default and the current service's formulas
-//! (`legacy_v1`, `legacy_v2`, A.4) for comparison.
+//! Scores per dataset (`docs/audit-rules.md`, Scores): the `v3` default and the current
+//! service's formulas (`legacy_v1`, `legacy_v2`) for comparison.
 
 use std::str::FromStr;
 
 /// Which formulas compute the scores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Profile {
-    /// C.7 (default).
+    /// Completeness over due grid slots, consistency and freshness against each timeframe's own
+    /// lag (default).
     #[default]
     V3,
-    /// A.4, original version (completeness capped at 100 instead of dropping the result).
+    /// The current service's original formula: row-count completeness, consistency always 100,
+    /// freshness from the newest open time (completeness capped at 100 instead of dropping the
+    /// result).
     LegacyV1,
-    /// A.4, later version.
+    /// The current service's later formula: adds consistency, freshness against 300 s.
     LegacyV2,
 }
 
@@ -46,7 +49,7 @@ impl FromStr for Profile {
 /// What the formulas read.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Inputs {
-    /// Due slots (C.3).
+    /// Due slots: grid slots whose candle has closed and whose lag has passed.
     pub due_slots: i64,
     /// Filled due slots.
     pub filled_slots: i64,
@@ -58,9 +61,9 @@ pub struct Inputs {
     pub gaps: i64,
     /// Distinct duplicated open times.
     pub duplicate_timestamps: i64,
-    /// Rows failing a C.5 check.
+    /// Rows failing a row check.
     pub invalid_rows: i64,
-    /// Seconds since the newest closed candle closed (C.6), if any.
+    /// Seconds since the newest closed candle closed, if any.
     pub freshness: Option<f64>,
     /// Seconds since the newest open time in the window (legacy), if any row.
     pub legacy_freshness: Option<f64>,
@@ -152,7 +155,7 @@ mod tests {
         (a - b).abs() < 1e-9
     }
 
-    /// D.4 H1 as the current service sees it: 23 rows, newest open 5400 s ago.
+    /// Health vector H1 as the current service sees it: 23 rows, newest open 5400 s ago.
     fn h1_legacy() -> Inputs {
         Inputs {
             due_slots: 21,

@@ -1,7 +1,7 @@
 //! Two `dm-auditor run` processes compete for the Lease on the in-process fake API server
 //! (`leader::testing`, reached through `KUBECONFIG`), on real MariaDB and Mongo: only the
 //! leader writes, a crashed leader is replaced by the other with a newer term and no duplicate
-//! findings, and a graceful stop releases the Lease (issue 4, `leader.md` §12).
+//! findings, and a graceful stop releases the Lease (issue 4; `docs/leader-election.md`).
 
 mod support;
 
@@ -24,7 +24,8 @@ const NS: &str = "dm-election-test";
 const LEASE: &str = "data-manager-auditor";
 /// The leader gauge of the `leader` crate, as exposed on `/metrics`.
 const IS_LEADER: &str = "data_manager_leader_is_leader{lease=\"data-manager-auditor\"}";
-/// Short election timings (`leader.md` §12.3): LD 1 s, RD 600 ms, RP 200 ms.
+/// Short election timings so a failover fits in a test: LeaseDuration (LD) 1 s, RenewDeadline
+/// (RD) 600 ms, RetryPeriod (RP) 200 ms.
 const LD: Duration = Duration::from_secs(1);
 /// The longest follower wait, 1.2 × RP.
 const A: Duration = Duration::from_millis(240);
