@@ -9,12 +9,9 @@ use std::collections::{HashSet, VecDeque};
 use store::{FutureRows, Kline, ScannedRow, Timeframe};
 
 use crate::candles::{CloseStyle, check_row};
-use crate::finding::{Check, Finding, Severity, rfc3339};
-use crate::gaps::{GapTracker, Grid, instant, leading_rule};
+use crate::finding::{Check, Finding, Severity};
+use crate::gaps::{GapTracker, Grid, Run, leading_rule};
 use crate::score::{Inputs, Profile, Scores, score};
-
-/// A gap longer than this many seconds is `high`, else `medium` (kept from the current service).
-const HIGH_GAP_SECONDS: i64 = 3_600;
 
 /// The settings of one audit.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -297,19 +294,7 @@ impl DatasetAudit {
             Err(u) => {
                 self.counts.rows_in_window += 1;
                 self.counts.invalid_rows += 1;
-                let mut f = Finding::dataset(
-                    Check::UndecodableRow,
-                    Severity::High,
-                    format!(
-                        "row id={} timestamp={}: column {} did not decode ({})",
-                        u.id.as_deref().unwrap_or("?"),
-                        u.timestamp.map_or_else(|| "?".to_owned(), rfc3339),
-                        u.column,
-                        u.reason
-                    ),
-                );
-                f.start = u.timestamp;
-                self.row_finding(f);
+                self.row_finding(findings::undecodable(&u));
             }
         }
     }
@@ -374,7 +359,7 @@ impl DatasetAudit {
                 self.counts.invalid_rows += 1;
             }
             for check in failed {
-                self.row_finding(row_finding(check, row));
+                self.row_finding(findings::row(check, row));
             }
         }
         if let Some(slot) = self.grid.slot_of(open_s) {
@@ -390,100 +375,83 @@ impl DatasetAudit {
         if n > 1 {
             self.counts.duplicate_timestamps += 1;
             self.counts.duplicate_rows += n - 1;
-            let mut f = Finding::dataset(
-                Check::Duplicate,
-                Severity::Medium,
-                format!("{n} rows with open time {}", rfc3339(open)),
-            );
-            f.start = Some(open);
-            self.row_finding(f);
+            self.row_finding(findings::duplicate(open, n));
         }
     }
 
-    /// Finishes the audit.
+    /// Finishes the audit: checks the last open-time group, closes the grid, then collects the
+    /// findings, scores the dataset and chooses its status.
     pub fn finish(mut self) -> DatasetReport {
         self.flush();
-        let p = self.params;
-        let i = p.timeframe.seconds();
-        let now = p.now.timestamp();
-        let (filled, runs) = self.gaps.finish();
+        let runs = self.close_grid();
+        let freshness = self.freshness();
+        let no_data = self.counts.rows_in_window == 0;
+        let findings = self.findings(&runs, freshness, no_data);
+        let scores = self.scores(freshness, no_data);
+        DatasetReport {
+            status: status(no_data, &findings),
+            convention: self.convention(),
+            symbol: self.symbol,
+            timeframe: self.params.timeframe,
+            params: self.params,
+            counts: self.counts,
+            freshness_seconds: freshness,
+            scores: Some(scores),
+            findings,
+            row_findings_suppressed: self.suppressed,
+            stored_keys_known: self.stored.is_some(),
+        }
+    }
+
+    /// Closes the trailing run of the grid, counts filled and missing slots, and returns the
+    /// gap runs with the leading-run rule applied (anchored on the row before the window).
+    fn close_grid(&mut self) -> Vec<Run> {
+        let i = self.params.timeframe.seconds();
+        // The tracker is consumed by `finish`; an empty one is left in its place.
+        let tracker = std::mem::replace(&mut self.gaps, GapTracker::new(self.grid));
+        let (filled, runs) = tracker.finish();
         let prev_slot = self.prev_open.map(|o| o.div_euclid(i) * i);
         let runs = leading_rule(&self.grid, runs, prev_slot);
         self.counts.filled_slots = filled;
         self.counts.missing_candles = self.counts.due_slots - filled;
         self.counts.gaps_count = i64::try_from(runs.len()).unwrap_or(i64::MAX);
+        runs
+    }
 
-        let mut findings = Vec::new();
-        for r in &runs {
-            let missing = (r.end - r.start) / i;
-            let duration = missing * i;
-            findings.push(Finding {
-                check: Check::Gap,
-                severity: if duration > HIGH_GAP_SECONDS {
-                    Severity::High
-                } else {
-                    Severity::Medium
-                },
-                start: Some(instant(r.start)),
-                end: Some(instant(r.end)),
-                missing_candles: Some(missing),
-                duration_seconds: Some(duration),
-                details: format!(
-                    "Gap from {} to {} ({missing} missing candles)",
-                    rfc3339(instant(r.start)),
-                    rfc3339(instant(r.end))
-                ),
-            });
-        }
-        let freshness = self.newest_closed_open.map(|o| now - o - i);
-        if let Some(f) = freshness
-            && f > p.max_lag
-        {
-            let mut stale = Finding::dataset(
-                Check::Stale,
-                if f > 2 * p.max_lag {
-                    Severity::High
-                } else {
-                    Severity::Medium
-                },
-                format!(
-                    "newest closed candle closed {f} s ago (allowed {} s)",
-                    p.max_lag
-                ),
-            );
-            stale.duration_seconds = Some(f);
-            findings.push(stale);
-        }
-        if let Some(fr) = self.future {
-            let mut f = Finding::dataset(
-                Check::FutureRow,
-                Severity::High,
-                format!(
-                    "{} rows open after the audit instant, the first at {}",
-                    fr.count,
-                    rfc3339(fr.first)
-                ),
-            );
-            f.start = Some(fr.first);
-            findings.push(f);
-        }
-        let no_data = self.counts.rows_in_window == 0;
+    /// Seconds since the newest closed candle closed, if there is one.
+    fn freshness(&self) -> Option<i64> {
+        let i = self.params.timeframe.seconds();
+        let now = self.params.now.timestamp();
+        self.newest_closed_open.map(|o| now - o - i)
+    }
+
+    /// Every finding in report order: gaps, stale, rows from the future, no data, then the row
+    /// findings by open time (within one row in check order).
+    fn findings(&mut self, runs: &[Run], freshness: Option<i64>, no_data: bool) -> Vec<Finding> {
+        let p = self.params;
+        let i = p.timeframe.seconds();
+        let mut out: Vec<Finding> = runs.iter().map(|r| findings::gap(r, i)).collect();
+        out.extend(freshness.and_then(|f| findings::stale(f, p.max_lag)));
+        out.extend(self.future.map(findings::future_rows));
         if no_data {
-            findings.push(Finding::dataset(
-                Check::NoData,
-                Severity::Medium,
-                format!("no rows in [{}, {})", rfc3339(p.start()), rfc3339(p.now)),
-            ));
+            out.push(findings::no_data(&p));
         }
         let mut rows = std::mem::take(&mut self.row_findings);
         rows.extend(self.fresh.drain(..));
-        // By open time; within one row, in check order (the sort is stable).
+        // The sort is stable, so one row's findings keep their check order.
         rows.sort_by_key(|f| f.start);
-        findings.append(&mut rows);
+        out.append(&mut rows);
+        out
+    }
 
+    /// The scores of the profile; with no row in the window, `v3` completeness and quality are 0.
+    fn scores(&self, freshness: Option<i64>, no_data: bool) -> Scores {
+        let p = self.params;
+        let i = p.timeframe.seconds();
+        let now = p.now.timestamp();
         let inputs = Inputs {
             due_slots: self.counts.due_slots,
-            filled_slots: filled,
+            filled_slots: self.counts.filled_slots,
             rows_in_window: self.counts.rows_in_window,
             legacy_expected: p.window / i,
             gaps: self.counts.gaps_count,
@@ -495,66 +463,38 @@ impl DatasetAudit {
             max_lag: p.max_lag as f64,
         };
         let mut scores = score(p.profile, &inputs);
-        let status = if no_data {
-            if p.profile == Profile::V3 {
-                scores.completeness = Some(0.0);
-                scores.quality = 0.0;
-            }
-            Status::NoData
-        } else {
-            match findings.iter().map(|f| f.severity).max() {
-                Some(Severity::High) => Status::Critical,
-                Some(Severity::Medium) => Status::Warn,
-                _ => Status::Ok,
-            }
-        };
-        let convention = match (self.rounded, self.truncated) {
+        if no_data && p.profile == Profile::V3 {
+            scores.completeness = Some(0.0);
+            scores.quality = 0.0;
+        }
+        scores
+    }
+
+    /// How the window's rows stored close_time.
+    fn convention(&self) -> Convention {
+        match (self.rounded, self.truncated) {
             (0, 0) => Convention::None,
             (_, 0) => Convention::Rounded,
             (0, _) => Convention::Truncated,
             _ => Convention::Mixed,
-        };
-        DatasetReport {
-            symbol: self.symbol,
-            timeframe: p.timeframe,
-            params: p,
-            status,
-            counts: self.counts,
-            freshness_seconds: freshness,
-            convention,
-            scores: Some(scores),
-            findings,
-            row_findings_suppressed: self.suppressed,
-            stored_keys_known: self.stored.is_some(),
         }
     }
 }
 
-fn row_finding(check: Check, row: &Kline) -> Finding {
-    let severity = match check {
-        Check::OhlcViolation | Check::BadPrice | Check::BadVolume => Severity::High,
-        _ => Severity::Medium,
-    };
-    let mut f = Finding::dataset(
-        check,
-        severity,
-        format!(
-            "{} at {}: id={} open={} high={} low={} close={} volume={} close_time={} extracted_at={}",
-            check.as_str(),
-            rfc3339(row.open_time),
-            row.id,
-            row.open,
-            row.high,
-            row.low,
-            row.close,
-            row.volume,
-            rfc3339(row.close_time),
-            rfc3339(row.extracted_at),
-        ),
-    );
-    f.start = Some(row.open_time);
-    f
+/// The status of an audited dataset: `no_data` without rows in the window, else the worst
+/// finding's severity decides.
+fn status(no_data: bool, findings: &[Finding]) -> Status {
+    if no_data {
+        return Status::NoData;
+    }
+    match findings.iter().map(|f| f.severity).max() {
+        Some(Severity::High) => Status::Critical,
+        Some(Severity::Medium) => Status::Warn,
+        _ => Status::Ok,
+    }
 }
+
+mod findings;
 
 #[cfg(test)]
 mod tests;

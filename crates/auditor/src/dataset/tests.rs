@@ -2,6 +2,7 @@
 //! `tests/worked_examples.rs`).
 
 use super::*;
+use crate::finding::rfc3339;
 use store::testing::{at, candle};
 
 fn h1() -> Timeframe {
@@ -210,7 +211,11 @@ fn full_window_with_two_duplicates() -> Vec<Kline> {
 
 #[test]
 fn duplicated_open_times_keep_completeness_at_100_and_warn() {
-    let r = run(params(health_vectors_now()), None, full_window_with_two_duplicates());
+    let r = run(
+        params(health_vectors_now()),
+        None,
+        full_window_with_two_duplicates(),
+    );
     let s = r.scores.expect("scores");
     assert_eq!(s.completeness, Some(100.0));
     assert_eq!(
