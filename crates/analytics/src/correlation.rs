@@ -1,5 +1,5 @@
-//! Correlation: Pearson matrix, rolling correlation against the
-//! benchmark, cross-correlation lag and volatility correlation over the symbols' joined rows.
+//! Correlation: Pearson matrix, rolling correlation against the benchmark, cross-correlation lag
+//! and volatility correlation over the symbols' joined rows.
 
 use std::collections::BTreeMap;
 

@@ -1,5 +1,5 @@
-//! Deviation: Bollinger bands, z-score, range index and autocorrelation
-//! of close over the 30-day window.
+//! Deviation: Bollinger bands, z-score, range index and autocorrelation of close over the 30-day
+//! window.
 
 use crate::candle::{Candle, closes, newest};
 use crate::metric::{Kind, Metadata, MetricDoc, Skip, num_or_null, num_or_zero, object};

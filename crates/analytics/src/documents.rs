@@ -1,5 +1,5 @@
-//! The MongoDB documents of a cycle (pure): one collection per metric, `timestamp`
-//! the newest input candle's open time, `metadata.computed_at`, doubles and string keys only.
+//! The MongoDB documents of a cycle (pure): one collection per metric, `timestamp` the newest input
+//! candle's open time, `metadata.computed_at`, doubles and string keys only.
 
 use chrono::{DateTime, Utc};
 use mongodb::IndexModel;

@@ -1,5 +1,4 @@
-//! Regime: threshold classification of the same cycle's volatility,
-//! volume and trend results.
+//! Regime: threshold classification of the same cycle's volatility, volume and trend results.
 
 use chrono::{DateTime, Utc};
 

@@ -1,5 +1,5 @@
-//! Seasonality: hour-of-day and weekday means, the dominant FFT cycle and
-//! the price entropy over 90 days of hourly candles. Maps have string keys (BSON needs them).
+//! Seasonality: hour-of-day and weekday means, the dominant FFT cycle and the price entropy over 90
+//! days of hourly candles. Maps have string keys (BSON needs them).
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde_json::{Map, Value};
@@ -53,7 +53,8 @@ fn means<const N: usize>(candles: &[Candle], key: impl Fn(&Candle) -> usize) -> 
     out
 }
 
-/// Computes the seasonality document over `candles` (ascending, 90 days of 1h), with `now` the injected clock.
+/// Computes the seasonality document over `candles` (ascending, 90 days of 1h), with `now` the
+/// injected clock.
 ///
 /// # Errors
 /// [`Skip::TooFewCandles`] when n < 100.

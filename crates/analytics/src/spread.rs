@@ -1,6 +1,6 @@
-//! Spread from an order-book snapshot. Disabled by default
-//! (`ANALYTICS_SPREAD_SOURCE=none`): no source writes order books, so the service never calls
-//! this; it is kept, tested, for when a source is specified.
+//! Spread from an order-book snapshot. Disabled by default (`ANALYTICS_SPREAD_SOURCE=none`): no
+//! source writes order books, so the service never calls this; it is kept, tested, for when a
+//! source is specified.
 
 use crate::metric::{Kind, Metadata, MetricDoc, num_or_null, object};
 
@@ -30,8 +30,8 @@ pub struct Spread {
     pub depth_levels: usize,
 }
 
-/// Computes the spread, depth and slippage estimate; `None` when either side is empty. Bids best first (descending), asks best
-/// first (ascending).
+/// Computes the spread, depth and slippage estimate; `None` when either side is empty. Bids best
+/// first (descending), asks best first (ascending).
 pub fn compute(bids: &[Level], asks: &[Level]) -> Option<Spread> {
     let (bid, ask) = (bids.first()?.price, asks.first()?.price);
     let spread = ask - bid;

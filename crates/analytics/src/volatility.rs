@@ -1,5 +1,5 @@
-//! Volatility: rolling std of returns, Parkinson, Garman–Klass and the
-//! volatility of volatility over the 30-day window.
+//! Volatility: rolling std of returns, Parkinson, Garman–Klass and the volatility of volatility
+//! over the 30-day window.
 
 use serde_json::Value;
 use store::Timeframe;

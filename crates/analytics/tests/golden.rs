@@ -1,5 +1,5 @@
-//! The golden Series A/B through every calculator: the published
-//! volatility and volume numbers to 1e-9 relative, and the others' defining properties.
+//! The golden Series A/B through every calculator: the published volatility and volume numbers to
+//! 1e-9 relative, and the others' defining properties.
 
 use analytics::analysis::analyze;
 use analytics::golden::{series_a, series_b, start};

@@ -1,6 +1,6 @@
-//! The MongoDB documents of a cycle (plus the leader term the sink adds):
-//! one `health_metrics` document per dataset per cycle and one upserted `audit_logs` document
-//! per finding. Pure: reports in, BSON out.
+//! The MongoDB documents of a cycle (plus the leader term the sink adds): one `health_metrics`
+//! document per dataset per cycle and one upserted `audit_logs` document per finding. Pure: reports
+//! in, BSON out.
 
 use chrono::{DateTime, Utc};
 use mongodb::IndexModel;

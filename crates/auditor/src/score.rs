@@ -180,14 +180,14 @@ mod tests {
             95.833_333_333_333_33
         ));
         assert!(close(s.quality, 79.916_666_666_666_67), "{s:?}");
-        // H2: empty source → quality 30.
+        // No row in the window: completeness 0, freshness term 0 → quality 30.
         let empty = Inputs {
             rows_in_window: 0,
             legacy_freshness: None,
             ..h1_legacy()
         };
         assert!(close(score(Profile::LegacyV1, &empty).quality, 30.0));
-        // H3: 25 rows are capped at 100 instead of failing validation.
+        // H3 (25 rows with two duplicates): completeness is capped at 100, not refused.
         let over = Inputs {
             rows_in_window: 25,
             ..h1_legacy()
@@ -199,7 +199,7 @@ mod tests {
     }
 
     #[test]
-    fn legacy_v2_arithmetic_matches_d4() {
+    fn legacy_v2_on_a_full_window_with_one_gap_scores_74_33() {
         let s = score(
             Profile::LegacyV2,
             &Inputs {
