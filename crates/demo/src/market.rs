@@ -94,6 +94,9 @@ const STALE_HOURS: i64 = 4;
 /// - **stale timeframe**: no symbol has a `30m` candle for the last 4 h.
 ///
 /// With one symbol, it takes every fault. Pure: same plan, same output.
+///
+/// # Panics
+/// Never: every entry of [`TIMEFRAMES`] is a supported timeframe.
 pub fn generate(plan: &Plan) -> Generated {
     let mut datasets = Vec::new();
     let mut faults = Vec::new();

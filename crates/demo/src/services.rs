@@ -2,7 +2,6 @@
 //! SecantusDB (the Mongo-compatible server, `test-services.md` §4) is always our own, in memory.
 //! Whatever this module starts is stopped by its PID at the end, and nothing else.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -50,14 +49,6 @@ pub async fn listening(port: u16) -> bool {
     tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .is_ok()
-}
-
-/// A port nobody listens on right now.
-///
-/// # Errors
-/// The OS has no free port to give.
-pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 async fn wait_listening(p: &mut Proc, name: &'static str, port: u16) -> Result<(), ServiceError> {
@@ -177,7 +168,7 @@ pub async fn mongo(bin: &Path, dir: &Path) -> Result<(Service, Proc), ServiceErr
             bin.display()
         )));
     }
-    let port = free_port()?;
+    let port = testkit::free_port();
     let mut cmd = Command::new(bin);
     cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .args(["--storage-path", ":memory:", "--log-level", "WARNING"]);
