@@ -1,4 +1,6 @@
-//! Every fixture envelope against its expected outcome (`wire-format.md` §9).
+//! Every fixture envelope against its expected outcome: one body per line of
+//! `fixtures/envelopes.ndjson`, one outcome per line of `envelopes.expected.ndjson` (the format
+//! is described in docs/envelope.md).
 
 use serde_json::{Value, json};
 
@@ -45,7 +47,7 @@ fn every_fixture_line_matches_its_expected_outcome() {
 #[test]
 fn examples_carry_their_typed_payloads() {
     let lines: Vec<&str> = INPUT.lines().collect();
-    // Line 1: the §3.1 trade.
+    // Line 1: the example trade.
     let trade = events::parse(lines[0].as_bytes()).expect("trade");
     let events::Payload::Trade(t) = &trade.payload else {
         panic!("not a trade")
