@@ -1,4 +1,4 @@
-//! dm-demo: the whole pipeline on one machine, with no cluster (issue 7).
+//! dm-demo: the whole pipeline on one machine, with no cluster.
 //!
 //! # Layout
 //! - [`config`]: the command line (`run`, the default, and `seed`).

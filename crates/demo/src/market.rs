@@ -45,7 +45,8 @@ pub struct Dataset {
     pub rows: Vec<Kline>,
 }
 
-/// What was injected, and which auditor check must report it (`auditor.md` C.3–C.6).
+/// What was injected, and which auditor check must report it (the checks are described in
+/// docs/audit-rules.md).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Fault {
     /// `gap`, `bad_ohlc` or `stale`.
@@ -246,7 +247,7 @@ impl Candle {
             id: format!("{symbol}_{}", open.timestamp_millis()),
             timestamp: open,
             open_time: open,
-            // MariaDB truncates to the second (`mysql-source.md`): open + I − 1 s.
+            // The extractor's DATETIME columns hold whole seconds: open + I − 1 s.
             close_time: open + i - Duration::seconds(1),
             interval: tf.label().to_owned(),
             open: self.o,

@@ -1,5 +1,6 @@
 //! The local services: NATS and MariaDB are reused when they already listen, else started here;
-//! SecantusDB (the Mongo-compatible server, `test-services.md` §4) is always our own, in memory.
+//! SecantusDB (the Mongo-compatible test server, installed by `deploy/local/ensure-mongo.sh`) is
+//! always our own, in memory.
 //! Whatever this module starts is stopped by its PID at the end, and nothing else.
 
 use std::path::{Path, PathBuf};
@@ -132,8 +133,8 @@ pub async fn mariadb(port: u16, dir: &Path) -> Result<(Service, Option<Proc>), S
     Ok((service("mariadb", url, true), Some(p)))
 }
 
-/// Debian's fresh MariaDB lets root in through the unix socket only (ERROR 1698 over TCP).
-/// The fix of `test-services.md` §3, as `deploy/local/ensure-mariadb.sh` applies it; needs the
+/// Debian's fresh MariaDB lets root in through the unix socket only (ERROR 1698 over TCP), so
+/// root is given an empty password as well, as `deploy/local/ensure-mariadb.sh` does. Needs the
 /// `mariadb` client and the OS root user, and is skipped when TCP login already works.
 async fn fix_root_login(port: u16) {
     let tcp_login = || {
