@@ -21,7 +21,8 @@ pub const MIN_PLAUSIBLE_EVENT_TIME_MS: i64 = 1_000_000_000_000;
 /// anything else.
 ///
 /// # Errors
-/// A [`Reject`] whose [`reason`](Reject::reason) is one of the four [`RejectReason`]s.
+/// A [`Reject`] whose [`reason`](Reject::reason) is one of the four
+/// [`RejectReason`](crate::RejectReason)s.
 pub fn parse(body: &[u8]) -> Result<Event<'_>, Reject> {
     // 1. Decode: UTF-8, JSON grammar and an object at the top, for the whole body.
     let scan = wire::scan_message(body).map_err(|e| Reject::InvalidJson(e.to_string()))?;
