@@ -35,8 +35,7 @@ fn float(d: &Document, key: &str) -> Option<f64> {
     match d.get(key)? {
         Bson::Double(x) if x.is_finite() => Some(*x),
         Bson::Int32(x) => Some(f64::from(*x)),
-        // Counts and scores stay far below 2^53.
-        #[allow(clippy::cast_precision_loss)]
+        // Counts and scores stay far below 2^53, so the conversion is exact.
         Bson::Int64(x) => Some(*x as f64),
         _ => None,
     }
@@ -46,7 +45,6 @@ fn int(d: &Document, key: &str) -> Option<i64> {
     match d.get(key)? {
         Bson::Int32(x) => Some(i64::from(*x)),
         Bson::Int64(x) => Some(*x),
-        #[allow(clippy::cast_possible_truncation)]
         Bson::Double(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => Some(*x as i64),
         _ => None,
     }

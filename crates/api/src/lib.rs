@@ -12,8 +12,6 @@
 //! - [`page`]: the HTML status page.
 //! - [`metrics`]: metric names, the request middleware and the stats line.
 //! - [`server`]: the router, the Mongo probe, serving and drain.
-#![deny(missing_docs)]
-#![forbid(unsafe_code)]
 
 pub mod config;
 pub mod convert;

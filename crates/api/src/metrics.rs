@@ -57,7 +57,6 @@ impl Stats {
         let requests = self.requests.swap(0, Ordering::Relaxed);
         let client = self.client_errors.swap(0, Ordering::Relaxed);
         let server = self.server_errors.swap(0, Ordering::Relaxed);
-        #[allow(clippy::cast_precision_loss)]
         let rate = requests as f64 / interval.as_secs_f64().max(1e-3);
         format!(
             "API stats: requests={requests}, rate={rate:.1} req/s, client_errors={client}, server_errors={server}, interval_s={:.1}",

@@ -1,6 +1,6 @@
 //! The HTTP routes: one handler per endpoint, each parsing its parameters, running its bounded
 //! query and answering JSON or a problem document. The OpenAPI document is generated from the
-//! `#[utoipa::path]` attributes here.
+//! `#[utoipa::path]` attributes here. The handlers are crate-private: only the router calls them.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -71,7 +71,7 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
         (status = 503, description = "MongoDB unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn list_datasets(
+pub(crate) async fn list_datasets(
     State(s): State<AppState>,
     q: Result<Query<DatasetsQuery>, QueryRejection>,
 ) -> ApiResult<DatasetList> {
@@ -97,7 +97,7 @@ pub async fn list_datasets(
         (status = 503, description = "MongoDB unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn get_dataset(
+pub(crate) async fn get_dataset(
     State(s): State<AppState>,
     p: Result<Path<DatasetPath>, PathRejection>,
     q: Result<Query<HistoryQuery>, QueryRejection>,
@@ -121,7 +121,7 @@ pub async fn get_dataset(
         (status = 503, description = "MongoDB unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn list_findings(
+pub(crate) async fn list_findings(
     State(s): State<AppState>,
     q: Result<Query<FindingsQuery>, QueryRejection>,
 ) -> ApiResult<FindingsPage> {
@@ -150,7 +150,7 @@ pub async fn list_findings(
         (status = 503, description = "MongoDB unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn get_analytics(
+pub(crate) async fn get_analytics(
     State(s): State<AppState>,
     p: Result<Path<AnalyticsPath>, PathRejection>,
     q: Result<Query<AnalyticsQuery>, QueryRejection>,
@@ -184,7 +184,7 @@ pub async fn get_analytics(
         (status = 503, description = "MongoDB unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn get_correlation(
+pub(crate) async fn get_correlation(
     State(s): State<AppState>,
     q: Result<Query<CorrelationQuery>, QueryRejection>,
 ) -> ApiResult<CorrelationMatrix> {
@@ -201,7 +201,7 @@ pub async fn get_correlation(
         (status = 503, description = "MongoDB unavailable (the page says so)", content_type = "text/html"),
     )
 )]
-pub async fn status_page(State(s): State<AppState>) -> Response {
+pub(crate) async fn status_page(State(s): State<AppState>) -> Response {
     let now = Utc::now();
     match crate::page::load(&s.reader, s.lookback).await {
         Ok(data) => {
@@ -216,7 +216,7 @@ pub async fn status_page(State(s): State<AppState>) -> Response {
 }
 
 /// The OpenAPI 3.1 document.
-pub async fn openapi(State(s): State<AppState>) -> Response {
+pub(crate) async fn openapi(State(s): State<AppState>) -> Response {
     let mut resp = s.openapi.to_string().into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -226,7 +226,7 @@ pub async fn openapi(State(s): State<AppState>) -> Response {
 }
 
 /// Any other path.
-pub async fn no_route(uri: Uri) -> ApiError {
+pub(crate) async fn no_route(uri: Uri) -> ApiError {
     let path: String = uri.path().chars().take(200).collect();
     ApiError::NoRoute(path)
 }
@@ -241,17 +241,17 @@ fn report(r: Report) -> Response {
 }
 
 /// `/health/liveness`.
-pub async fn liveness(State(s): State<AppState>) -> Response {
+pub(crate) async fn liveness(State(s): State<AppState>) -> Response {
     report(s.health.liveness(Instant::now()))
 }
 
 /// `/health/readiness`.
-pub async fn readiness(State(s): State<AppState>) -> Response {
+pub(crate) async fn readiness(State(s): State<AppState>) -> Response {
     report(s.health.readiness())
 }
 
 /// `/metrics`.
-pub async fn metrics(State(s): State<AppState>) -> Response {
+pub(crate) async fn metrics(State(s): State<AppState>) -> Response {
     (
         [(
             header::CONTENT_TYPE,

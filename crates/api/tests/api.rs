@@ -23,8 +23,18 @@ async fn datasets_findings_and_analytics_are_those_the_cycles_wrote() {
     let seeded = seed::seeded().await;
     let server = Server::start(&seeded.mongo_url, 0, &[]).await;
     let port = server.port;
+    dataset_list_is_sorted_with_status_and_open_findings(port).await;
+    one_dataset_has_its_latest_audit_and_history(port).await;
+    findings_filter_and_page_with_a_cursor(port).await;
+    analytics_are_served_per_timeframe_with_the_matrix(port).await;
+    unknown_datasets_are_404_problems(port).await;
+    openapi_and_metrics_share_the_port(port).await;
+    server.stop().await;
+    store::testing::drop_mongo_database(&seeded.mongo_url).await;
+}
 
-    // The list: every dataset, with its status and open findings, sorted.
+/// The list: every dataset, with its status and open findings, sorted; and its filters.
+async fn dataset_list_is_sorted_with_status_and_open_findings(port: u16) {
     let r = get(port, "/v1/datasets").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.content_type(), "application/json");
@@ -67,8 +77,10 @@ async fn datasets_findings_and_analytics_are_those_the_cycles_wrote() {
         .json();
     assert_eq!(r["datasets"][0]["status"], "ok");
     assert_eq!(r["datasets"].as_array().map(Vec::len), Some(1));
+}
 
-    // One dataset with its history.
+/// One dataset with its history; an inverted range is empty, not an error.
+async fn one_dataset_has_its_latest_audit_and_history(port: u16) {
     let r = get(
         port,
         "/v1/datasets/BTCUSDT/1h?from=2025-10-21T00:00:00Z&to=2025-10-23T00:00:00Z",
@@ -88,8 +100,10 @@ async fn datasets_findings_and_analytics_are_those_the_cycles_wrote() {
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["history"], serde_json::json!([]));
+}
 
-    // Findings: the gap, open; filters and a cursor walk.
+/// Findings: the gap, open; filters and a cursor walk that covers every finding once.
+async fn findings_filter_and_page_with_a_cursor(port: u16) {
     let f = get(port, "/v1/findings?symbol=BTCUSDT&kind=gap")
         .await
         .json();
@@ -124,8 +138,10 @@ async fn datasets_findings_and_analytics_are_those_the_cycles_wrote() {
     assert_eq!(walked, ids, "pages cover every finding once, in order");
     let resolved = get(port, "/v1/findings?state=resolved").await.json();
     assert_eq!(resolved["findings"].as_array().map(Vec::len), Some(0));
+}
 
-    // Analytics: latest per timeframe, and the correlation matrix.
+/// Analytics: latest per timeframe, and the correlation matrix.
+async fn analytics_are_served_per_timeframe_with_the_matrix(port: u16) {
     let r = get(port, "/v1/analytics/volatility/BTCUSDT").await;
     assert_eq!(r.status, 200, "{}", r.body);
     let a = r.json();
@@ -139,8 +155,9 @@ async fn datasets_findings_and_analytics_are_those_the_cycles_wrote() {
         serde_json::json!(["BTCUSDT", "ETHUSDT", "SOLUSDT"])
     );
     assert_eq!(c["matrix"]["BTCUSDT"]["BTCUSDT"], 1.0);
+}
 
-    // Unknown datasets are 404 problems.
+async fn unknown_datasets_are_404_problems(port: u16) {
     assert_problem(
         &get(port, "/v1/datasets/XRPUSDT/1h").await,
         404,
@@ -156,8 +173,10 @@ async fn datasets_findings_and_analytics_are_those_the_cycles_wrote() {
         404,
         "unknown_dataset",
     );
+}
 
-    // The OpenAPI document and metrics on the same port.
+/// The OpenAPI document and the metrics on the same port as the API.
+async fn openapi_and_metrics_share_the_port(port: u16) {
     let doc = get(port, "/openapi.json").await.json();
     assert_eq!(doc["openapi"], "3.1.0");
     let m = get(port, "/metrics").await;
@@ -167,8 +186,6 @@ async fn datasets_findings_and_analytics_are_those_the_cycles_wrote() {
         "{}",
         m.body
     );
-    server.stop().await;
-    store::testing::drop_mongo_database(&seeded.mongo_url).await;
 }
 
 #[tokio::test]

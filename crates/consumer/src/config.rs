@@ -328,7 +328,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_match_the_spec() {
+    fn defaults_match_the_configuration_reference() {
         let cfg = parse(&[]).expect("defaults are valid");
         assert_eq!(cfg.nats.url.expose(), "nats://127.0.0.1:4222");
         assert_eq!(cfg.nats.subject, "binance.futures.websocket.data");

@@ -151,8 +151,9 @@ impl Exporter {
     pub fn new() -> Exporter {
         let by_kind =
             |name: &'static str| Kind::ALL.map(|k| counter!(name, "event_type" => k.as_str()));
-        // `fundingRate` never increments (wire-format.md §3); it is registered so dashboards
-        // built on the current service's label set keep their series.
+        // `fundingRate` is not a kind (funding arrives inside mark price updates), so it never
+        // increments; it is registered so dashboards built on the old service's label set keep
+        // their series.
         counter!(PROCESSED, "event_type" => "fundingRate").absolute(0);
         Exporter {
             received: counter!(RECEIVED),

@@ -12,7 +12,7 @@ use crate::symbols::SymbolLabels;
 use crate::tally::Tally;
 
 /// Reads `path` (`-` for stdin) and counts every line. Every `\n`-terminated line is a message,
-/// empty ones included (an empty body is a test case, `wire-format.md` §9); a final line
+/// empty ones included (an empty body is a message, rejected as `invalid_json`); a final line
 /// without `\n` counts too.
 ///
 /// Memory stays bounded whatever the file holds: counts per symbol exist only for the symbols

@@ -1,5 +1,5 @@
-//! The once-per-interval stats line, every count per interval (fixing the mixed semantics of
-//! `operations.md` §2.1, where `total` was per interval but `trades` was cumulative).
+//! The once-per-interval stats line, every count per interval (the old service's line mixed
+//! the two: its `total` was per interval but its `trades` was cumulative).
 
 use std::fmt::Write as _;
 use std::time::Duration;

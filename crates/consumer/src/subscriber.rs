@@ -374,6 +374,26 @@ pub async fn run(
     exporter: Exporter,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
+    let (client, mut sub, processor) = subscribe(cfg, &health).await?;
+    let mut lp = Loop::new(processor, exporter, &health, cfg, client);
+    lp.poll_client();
+    let closed = lp.serve(&mut sub, cfg, &shutdown).await;
+
+    health.begin_shutdown();
+    let deadline = tokio::time::Instant::now() + cfg.shutdown_grace.0;
+    lp.finish(&mut sub, closed, deadline).await;
+    if closed {
+        tracing::error!("the NATS subscription ended unexpectedly; exiting");
+        return Err(Error::SubscriptionEnded);
+    }
+    Ok(())
+}
+
+/// Reports unready, connects and queue-subscribes, then reports the subscription ready.
+async fn subscribe(
+    cfg: &Config,
+    health: &Health,
+) -> Result<(Client, async_nats::Subscriber, Processor), Error> {
     if cfg.nats.max_reconnect_attempts.is_some() {
         tracing::warn!("NATS_MAX_RECONNECT_ATTEMPTS is ignored: dm-consumer reconnects forever");
     }
@@ -387,8 +407,8 @@ pub async fn run(
         log_gate: Mutex::new(Throttle::new(CONNECTION_LOG_EVERY)),
     });
     let processor = cfg.processor().map_err(|e| Error::Nats(e.to_string()))?;
-    let client = connect(cfg, &health, Arc::clone(&state)).await?;
-    let mut sub = client
+    let client = connect(cfg, health, Arc::clone(&state)).await?;
+    let sub = client
         .queue_subscribe(cfg.nats.subject.clone(), cfg.nats.queue_group.clone())
         .await
         .map_err(|e| Error::Nats(redact_text(&e.to_string())))?;
@@ -402,79 +422,134 @@ pub async fn run(
     );
     gauge!(names::NATS_SUBSCRIBED).set(1.0);
     health.beat();
+    Ok((client, sub, processor))
+}
 
-    let mut lp = Loop {
-        processor,
-        exporter,
-        interval: Counts::default(),
-        interval_started: Instant::now(),
-        taken_total: 0,
-        reconnects: 0,
-        dropped: 0,
-        conn_at_interval_start: (0, 0),
-        connected: None,
-        fence_messages: 0,
-        health: health.clone(),
-        url: cfg.nats.url.redacted(),
-        client: client.clone(),
-    };
-    lp.poll_client();
-    let mut flush_tick = tokio::time::interval(cfg.flush_interval.0);
-    flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let period = cfg.stats_interval.0;
-    let mut stats_tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    stats_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+/// A ticker for `period` that delays rather than bursts after a stall.
+fn ticker(start: tokio::time::Instant, period: Duration) -> tokio::time::Interval {
+    let mut tick = tokio::time::interval_at(start, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
+}
 
-    let mut closed = false;
-    while !closed {
-        tokio::select! {
-            biased;
-            () = shutdown.cancelled() => break,
-            _ = flush_tick.tick() => {
-                lp.poll_client();
-                closed = !lp.reconcile_drops(&mut sub);
-                lp.flush();
-                health.beat();
-            }
-            _ = stats_tick.tick() => lp.log_stats("interval"),
-            msg = sub.next() => {
-                let Some(msg) = msg else {
-                    closed = true;
-                    continue;
-                };
-                let now = receive_time_ms();
-                lp.processor.handle(&msg.payload, now);
-                // Take what is already buffered without another trip through `select!`.
-                for _ in 0..BATCH {
-                    match sub.next().now_or_never() {
-                        Some(Some(msg)) => lp.processor.handle(&msg.payload, now),
-                        Some(None) => {
-                            closed = true;
-                            break;
-                        }
-                        None => break,
+impl Loop {
+    fn new(
+        processor: Processor,
+        exporter: Exporter,
+        health: &Health,
+        cfg: &Config,
+        client: Client,
+    ) -> Self {
+        Loop {
+            processor,
+            exporter,
+            interval: Counts::default(),
+            interval_started: Instant::now(),
+            taken_total: 0,
+            reconnects: 0,
+            dropped: 0,
+            conn_at_interval_start: (0, 0),
+            connected: None,
+            fence_messages: 0,
+            health: health.clone(),
+            url: cfg.nats.url.redacted(),
+            client,
+        }
+    }
+
+    /// Takes messages, flushes counts and logs stats until `shutdown` (returns `false`) or
+    /// until the subscription ends (returns `true`).
+    async fn serve(
+        &mut self,
+        sub: &mut async_nats::Subscriber,
+        cfg: &Config,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        let now = tokio::time::Instant::now();
+        let mut flush_tick = ticker(now, cfg.flush_interval.0);
+        let period = cfg.stats_interval.0;
+        let mut stats_tick = ticker(now + period, period);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return false,
+                _ = flush_tick.tick() => {
+                    self.poll_client();
+                    let open = self.reconcile_drops(sub);
+                    self.flush();
+                    self.health.beat();
+                    if !open {
+                        return true;
+                    }
+                }
+                _ = stats_tick.tick() => self.log_stats("interval"),
+                msg = sub.next() => {
+                    let Some(msg) = msg else {
+                        return true;
+                    };
+                    let now = receive_time_ms();
+                    self.processor.handle(&msg.payload, now);
+                    if self.take_burst(sub, now) {
+                        return true;
                     }
                 }
             }
         }
     }
 
-    health.begin_shutdown();
-    let deadline = tokio::time::Instant::now() + cfg.shutdown_grace.0;
-    lp.poll_client();
-    if closed {
-        health.fail_liveness("NATS subscription closed");
-    } else if lp.connected == Some(true) {
-        // Take in everything already routed to us, stop taking new messages, then count what is
-        // still in hand. Every step is bounded by the grace deadline: the connection may drop
-        // in the middle of a drain.
-        if !lp.catch_up(&mut sub, deadline).await {
-            tracing::warn!("catching up before the drain did not finish; draining anyway");
+    /// Takes up to [`BATCH`] already buffered messages without another trip through
+    /// `select!`. Returns whether the subscription ended.
+    fn take_burst(&mut self, sub: &mut async_nats::Subscriber, now: i64) -> bool {
+        for _ in 0..BATCH {
+            match sub.next().now_or_never() {
+                Some(Some(msg)) => self.processor.handle(&msg.payload, now),
+                Some(None) => return true,
+                None => break,
+            }
         }
+        false
+    }
+
+    /// The shutdown: catches up and drains the subscription (when connected and it did not
+    /// end), counts what is buffered, publishes and logs the final counts, drains the client.
+    /// Every step is bounded by `deadline`.
+    async fn finish(
+        &mut self,
+        sub: &mut async_nats::Subscriber,
+        closed: bool,
+        deadline: tokio::time::Instant,
+    ) {
+        self.poll_client();
+        if closed {
+            self.health.fail_liveness("NATS subscription closed");
+        } else if self.connected == Some(true) {
+            // Take in everything already routed to us, stop taking new messages, then count what
+            // is still in hand. The connection may drop in the middle of a drain.
+            if !self.catch_up(sub, deadline).await {
+                tracing::warn!("catching up before the drain did not finish; draining anyway");
+            }
+            self.drain_subscription(sub, deadline).await;
+        }
+        // Whatever the drain did, count what the client had already buffered.
+        take_buffered(sub, &mut self.processor);
+        self.reconcile_drops(sub);
+        gauge!(names::NATS_SUBSCRIBED).set(0.0);
+        self.log_stats("final");
+        if self.connected == Some(true) {
+            drain_client(&self.client, deadline).await;
+        }
+    }
+
+    /// Unsubscribes and handles what the server still delivers before the drain completes.
+    async fn drain_subscription(
+        &mut self,
+        sub: &mut async_nats::Subscriber,
+        deadline: tokio::time::Instant,
+    ) {
         match tokio::time::timeout_at(deadline, sub.drain()).await {
             Ok(Ok(())) => {
                 while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, sub.next()).await {
-                    lp.processor.handle(&msg.payload, receive_time_ms());
+                    self.processor.handle(&msg.payload, receive_time_ms());
                 }
             }
             Ok(Err(e)) => {
@@ -485,25 +560,18 @@ pub async fn run(
             }
         }
     }
-    // Whatever the drain did, count what the client had already buffered.
-    take_buffered(&mut sub, &mut lp.processor);
-    lp.reconcile_drops(&mut sub);
-    gauge!(names::NATS_SUBSCRIBED).set(0.0);
-    lp.log_stats("final");
-    if lp.connected == Some(true) {
-        match tokio::time::timeout_at(deadline, client.drain()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::debug!(error = %redact_text(&e.to_string()), "NATS client drain failed")
-            }
-            Err(_) => tracing::debug!("NATS client drain timed out"),
+}
+
+/// Flushes the client's pending writes and closes it, by `deadline`; failures only matter at
+/// DEBUG, the counts are already logged.
+async fn drain_client(client: &Client, deadline: tokio::time::Instant) {
+    match tokio::time::timeout_at(deadline, client.drain()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::debug!(error = %redact_text(&e.to_string()), "NATS client drain failed")
         }
+        Err(_) => tracing::debug!("NATS client drain timed out"),
     }
-    if closed {
-        tracing::error!("the NATS subscription ended unexpectedly; exiting");
-        return Err(Error::SubscriptionEnded);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -5,12 +5,14 @@ mod support;
 
 use std::time::Duration;
 
+use events::Kind;
 use support::{Consumer, NatsServer, fixture_lines, publish, shared_nats_url, unique_subject};
 use testkit::eventually;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// The fixture file's accepted/rejected split (wire-format.md §9): 18 accepted, 14 rejected.
+/// The outcomes of the envelope fixture file (`crates/events/tests/fixtures`, described in
+/// docs/envelope.md): 18 accepted, 14 rejected, by metric label.
 const FIXTURE_ACCEPTED: [(&str, f64); 5] = [
     ("trade", 9.0),
     ("ticker", 2.0),
@@ -56,13 +58,10 @@ async fn counts_a_known_mix_exactly_in_metrics() {
     let m = consumer.metrics().expect("metrics");
     let gen_of = |k| generated.get(&k).copied().unwrap_or(0.0);
     for (kind, per_file) in FIXTURE_ACCEPTED {
-        let mix_kind = match kind {
-            "trade" => loadgen::MixKind::Trade,
-            "ticker" => loadgen::MixKind::Ticker,
-            "depth" => loadgen::MixKind::Depth,
-            "kline" => loadgen::MixKind::Kline,
-            _ => loadgen::MixKind::MarkPrice,
-        };
+        let mix_kind = Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == kind)
+            .expect("a kind name");
         let series = format!("data_manager_messages_processed_total{{event_type=\"{kind}\"}}");
         assert_eq!(
             m.get(&series).copied(),
@@ -84,10 +83,7 @@ async fn counts_a_known_mix_exactly_in_metrics() {
         .get(r#"data_manager_event_latency_seconds_count{event_type="trade"}"#)
         .copied();
     // Fixture line 14 is a trade with no usable time: 1 per file.
-    assert_eq!(
-        timed_trades,
-        Some(50.0 * 8.0 + gen_of(loadgen::MixKind::Trade))
-    );
+    assert_eq!(timed_trades, Some(50.0 * 8.0 + gen_of(Kind::Trade)));
     assert_eq!(
         m.get(r#"data_manager_messages_without_event_time_total{event_type="trade"}"#)
             .copied(),

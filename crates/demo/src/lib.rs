@@ -1,4 +1,4 @@
-//! dm-demo: the whole pipeline on one machine, with no cluster (issue 7).
+//! dm-demo: the whole pipeline on one machine, with no cluster.
 //!
 //! # Layout
 //! - [`config`]: the command line (`run`, the default, and `seed`).
@@ -10,12 +10,13 @@
 //! - [`results`]: what the auditor and analytics wrote to MongoDB.
 //! - [`events`]: the data-quality events the auditor published, counted.
 //! - [`summary`]: the facts of a run, as JSON or a short text.
-//! - [`run`]: the orchestration, step by step.
-#![deny(missing_docs)]
-#![forbid(unsafe_code)]
+//! - [`run`]: the orchestration, step by step; `launch` starts the services under test and
+//!   `collect` gathers what they produced.
 
+mod collect;
 pub mod config;
 pub mod events;
+mod launch;
 pub mod market;
 pub mod probe;
 pub mod procs;

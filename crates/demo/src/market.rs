@@ -45,7 +45,8 @@ pub struct Dataset {
     pub rows: Vec<Kline>,
 }
 
-/// What was injected, and which auditor check must report it (`auditor.md` C.3–C.6).
+/// What was injected, and which auditor check must report it (the checks are described in
+/// docs/audit-rules.md).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Fault {
     /// `gap`, `bad_ohlc` or `stale`.
@@ -94,6 +95,9 @@ const STALE_HOURS: i64 = 4;
 /// - **stale timeframe**: no symbol has a `30m` candle for the last 4 h.
 ///
 /// With one symbol, it takes every fault. Pure: same plan, same output.
+///
+/// # Panics
+/// Never: every entry of [`TIMEFRAMES`] is a supported timeframe.
 pub fn generate(plan: &Plan) -> Generated {
     let mut datasets = Vec::new();
     let mut faults = Vec::new();
@@ -243,7 +247,7 @@ impl Candle {
             id: format!("{symbol}_{}", open.timestamp_millis()),
             timestamp: open,
             open_time: open,
-            // MariaDB truncates to the second (`mysql-source.md`): open + I − 1 s.
+            // The extractor's DATETIME columns hold whole seconds: open + I − 1 s.
             close_time: open + i - Duration::seconds(1),
             interval: tf.label().to_owned(),
             open: self.o,

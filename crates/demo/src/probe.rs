@@ -1,28 +1,12 @@
-//! Reading the services' admin endpoints: a bare HTTP/1.0 GET, and Prometheus text parsing (pure).
-
-use std::time::Duration;
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-/// Every probe is one local request; a stuck one is abandoned after this.
-const HTTP_TIMEOUT: Duration = Duration::from_secs(3);
+//! Reading the services' admin endpoints: the test kit's HTTP/1.0 GET, and Prometheus text
+//! parsing (pure).
 
 /// `GET http://127.0.0.1:<port><path>`: the status code and the body, or `None` when the
-/// server does not answer.
+/// server does not answer. The test kit's blocking [`testkit::http_get`] runs on the blocking
+/// pool, so a slow answer never holds up the demo's other tasks (signals, event counting).
 pub async fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let request = async {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-        let req = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-        s.write_all(req.as_bytes()).await.ok()?;
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await.ok()?;
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n")?;
-        let status = head.split_whitespace().nth(1)?.parse().ok()?;
-        Some((status, body.to_owned()))
-    };
-    tokio::time::timeout(HTTP_TIMEOUT, request)
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || testkit::http_get(port, &path))
         .await
         .ok()
         .flatten()

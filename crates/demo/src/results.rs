@@ -1,5 +1,6 @@
 //! What the schedulers wrote to MongoDB: the auditor's `health_metrics` and `audit_logs`
-//! (`crates/auditor/README.md`), and the `analytics_*` collections (`analytics.md` §5).
+//! (docs/audit-rules.md), and the `analytics_*` collections, one per metric
+//! (docs/analytics.md).
 
 use std::collections::BTreeMap;
 

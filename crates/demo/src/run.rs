@@ -1,29 +1,25 @@
 //! `dm-demo run`: services up, database seeded, the three services and the load generator
 //! started, the first audit and analytics results collected, everything stopped by PID.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tokio::process::Command;
 
+use crate::collect;
 use crate::config::RunArgs;
-use crate::market::{self, Plan, TIMEFRAMES};
-use crate::probe;
+use crate::launch::{self, Binaries, Wiring};
+use crate::market::{self, Generated, Plan, TIMEFRAMES};
 use crate::procs::{Exit, Proc, last_line};
-use crate::results;
 use crate::seeding;
 use crate::services::{self, Service};
-use crate::summary::{Analytics, Api, Consumer, Endpoint, FaultCheck, Loadgen, Summary};
+use crate::summary::{Api, Endpoint, Summary};
 
 /// The consumer's stats line prefix (kept from the current service).
 const STATS_PREFIX: &str = "Message processing stats";
 /// How long dm-consumer may take to count what was published after the publisher flushed.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
-/// A service's admin server must answer within this after start.
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the demo stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -61,10 +57,12 @@ pub fn step(msg: impl AsRef<str>) {
 
 /// Everything the demo started, in start order.
 #[derive(Default)]
-struct Stack {
+pub(crate) struct Stack {
     services: Vec<Proc>,
-    children: Vec<Proc>,
-    consumer_log: Option<PathBuf>,
+    /// The dm-* processes, stopped before the servers.
+    pub(crate) children: Vec<Proc>,
+    /// dm-consumer's log, for its final stats line.
+    pub(crate) consumer_log: Option<PathBuf>,
 }
 
 impl Stack {
@@ -148,11 +146,7 @@ pub async fn run(args: RunArgs) -> Result<Summary, DemoError> {
         .as_deref()
         .and_then(|l| last_line(l, STATS_PREFIX));
     if args.drop_database {
-        let url = format!(
-            "mysql://root@127.0.0.1:{}/{}",
-            args.mysql_port, args.database
-        );
-        let _ = seeding::drop_database(&url).await;
+        let _ = seeding::drop_database(&mysql_uri(&args)).await;
     }
     stack.stop_services().await;
     let mut summary = outcome?;
@@ -179,8 +173,7 @@ async fn keep_running(
     stack: &mut Stack,
     summary: Summary,
 ) -> Result<Summary, DemoError> {
-    let bin_dir = bin_dir(args)?;
-    let mut cmd = Command::new(bin_dir.join("dm-loadgen"));
+    let mut cmd = Command::new(launch::bin_dir(args)?.join("dm-loadgen"));
     cmd.args(["--rate", &args.rate.to_string()])
         .env("NATS_URL", format!("nats://127.0.0.1:{}", args.nats_port))
         .env("NATS_CONSUMER_SUBJECT", subject());
@@ -223,121 +216,105 @@ fn repo_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-fn bin_dir(args: &RunArgs) -> Result<PathBuf, DemoError> {
-    match &args.bin_dir {
-        Some(d) => Ok(d.clone()),
-        None => Ok(std::env::current_exe()?
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default()),
-    }
+/// The demo database on the local MariaDB.
+fn mysql_uri(args: &RunArgs) -> String {
+    format!(
+        "mysql://root@127.0.0.1:{}/{}",
+        args.mysql_port, args.database
+    )
 }
 
-fn binary(dir: &Path, name: &str) -> Result<PathBuf, DemoError> {
-    let p = dir.join(name);
-    if p.is_file() {
-        Ok(p)
-    } else {
-        Err(DemoError::MissingBinary(p))
-    }
-}
-
-/// dm-analytics counts as available when `dm-analytics run --help` prints a usage: until its
-/// issue lands the binary is an empty `main` that prints nothing.
-async fn analytics_available(bin: &Path) -> Result<(), String> {
-    let out = Command::new(bin)
-        .args(["run", "--help"])
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .map_err(|e| format!("{}: {e}", bin.display()))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if out.status.success() && text.contains("Usage") {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{} run --help` prints no usage: dm-analytics is still a stub",
-            bin.display()
-        ))
-    }
-}
-
-async fn wait_ready(p: &mut Proc, port: u16) -> Result<(), DemoError> {
-    let deadline = Instant::now() + READY_TIMEOUT;
-    loop {
-        if let Some((200, _)) = probe::get(port, "/health/readiness").await {
-            return Ok(());
-        }
-        if let Some(status) = p.exited() {
-            return Err(DemoError::Child(format!(
-                "{} exited with {status} (see {})",
-                p.name,
-                p.log.display()
-            )));
-        }
-        if Instant::now() > deadline {
-            return Err(DemoError::Timeout(format!(
-                "{} not ready on port {port} (see {})",
-                p.name,
-                p.log.display()
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn check_alive(stack: &mut Stack) -> Result<(), DemoError> {
-    for p in &mut stack.children {
-        if let Some(status) = p.exited() {
-            return Err(DemoError::Child(format!(
-                "{} exited early with {status} (see {})",
-                p.name,
-                p.log.display()
-            )));
-        }
-    }
-    Ok(())
-}
-
-#[allow(clippy::too_many_lines)] // one straight sequence of steps, read top to bottom
+/// The run itself: services, seed, the services under test, load, then the first results.
 async fn pipeline(
     args: &RunArgs,
     root: &Path,
     run_dir: &Path,
     stack: &mut Stack,
 ) -> Result<Summary, DemoError> {
-    let bins = bin_dir(args)?;
-    let consumer_bin = binary(&bins, "dm-consumer")?;
-    let loadgen_bin = binary(&bins, "dm-loadgen")?;
-    let auditor_bin = binary(&bins, "dm-auditor")?;
-    let analytics_bin = bins.join("dm-analytics");
-    let analytics_check = analytics_available(&analytics_bin).await;
-    let api_bin = bins.join("dm-api");
+    let bins = Binaries::find(args)?;
+    let (services, mongo_url) = start_services(args, root, run_dir, stack).await?;
+    let (plan, data) = seed(args).await?;
+    let wiring = Wiring {
+        nats_url: format!("nats://127.0.0.1:{}", args.nats_port),
+        mysql_uri: mysql_uri(args),
+        mongo_url,
+        pairs: plan.symbols.join(","),
+        subject: subject(),
+        events_subject: format!("demo.{}.data-manager.audit.events", std::process::id()),
+    };
+    let mut endpoints = Vec::new();
+    let consumer_port = launch::consumer(&bins.consumer, &wiring, run_dir, stack).await?;
+    endpoints.push(endpoint("dm-consumer", consumer_port));
+    let events = crate::events::count(&wiring.nats_url, &wiring.events_subject).await;
+    let auditor_port = launch::auditor(&bins.auditor, &wiring, args, run_dir, stack).await?;
+    endpoints.push(endpoint("dm-auditor", auditor_port));
+    let analytics_port = launch::analytics(&bins.analytics, &wiring, args, run_dir, stack).await?;
+    endpoints.push(endpoint("dm-analytics", analytics_port));
 
-    // 1. Services.
+    let loadgen = launch::load(&bins.loadgen, &wiring, args, run_dir).await?;
+    step(format!("dm-loadgen published {}", loadgen.published));
+    let consumer = collect::counted(consumer_port, loadgen.published, DRAIN_TIMEOUT).await;
+    step(format!("dm-consumer counted {}", consumer.received));
+
+    let client = mongodb::Client::with_uri_str(&wiring.mongo_url).await?;
+    let db = client.database(&args.database);
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let audit = collect::audit(stack, auditor_port, &db, &plan.symbols, deadline).await?;
+    let faults = collect::faults_found(&data.faults, &audit);
+    step(format!(
+        "audit cycle done: {} of {} injected faults reported",
+        faults.iter().filter(|f| f.found).count(),
+        faults.len()
+    ));
+    let analytics = collect::analytics(stack, &db, &plan.symbols, deadline).await?;
+    step("analytics cycle done");
+
+    let api = if bins.api.is_file() {
+        let (page, datasets) =
+            launch::api(&bins.api, &wiring.mongo_url, run_dir, stack, &mut endpoints).await?;
+        Some(Api {
+            page,
+            datasets,
+            events: events.get(),
+            subject: wiring.events_subject.clone(),
+        })
+    } else {
+        step("dm-api skipped: not built");
+        None
+    };
+
+    Ok(Summary {
+        run_dir: run_dir.display().to_string(),
+        services,
+        database: args.database.clone(),
+        seeded_rows: data.row_count(),
+        symbols: plan.symbols.clone(),
+        faults,
+        loadgen,
+        consumer,
+        audit,
+        analytics,
+        endpoints,
+        exits: Vec::new(),
+        api,
+    })
+}
+
+/// NATS and MariaDB (reused or started) and our own SecantusDB; returns them and the URL of
+/// the results database.
+async fn start_services(
+    args: &RunArgs,
+    root: &Path,
+    run_dir: &Path,
+    stack: &mut Stack,
+) -> Result<(Vec<Service>, String), DemoError> {
     let mut svc: Vec<Service> = Vec::new();
     let (s, p) = services::nats(args.nats_port, run_dir).await?;
-    step(format!(
-        "nats: {} {}",
-        s.url,
-        if s.started_by_demo {
-            "(started)"
-        } else {
-            "(already running, reused)"
-        }
-    ));
+    step(format!("nats: {} {}", s.url, origin(&s)));
     svc.push(s);
     stack.services.extend(p);
     let (s, p) = services::mariadb(args.mysql_port, run_dir).await?;
-    step(format!(
-        "mariadb: {} {}",
-        s.url,
-        if s.started_by_demo {
-            "(started)"
-        } else {
-            "(already running, reused)"
-        }
-    ));
+    step(format!("mariadb: {} {}", s.url, origin(&s)));
     svc.push(s);
     stack.services.extend(p);
     let mongo_bin = args
@@ -352,8 +329,20 @@ async fn pipeline(
     let mongo_url = format!("{}/{}", s.url, args.database);
     svc.push(s);
     stack.services.push(p);
+    Ok((svc, mongo_url))
+}
 
-    // 2. Seed.
+fn origin(s: &Service) -> &'static str {
+    if s.started_by_demo {
+        "(started)"
+    } else {
+        "(already running, reused)"
+    }
+}
+
+/// Generates the market data and recreates the demo database with it (klines, then trades);
+/// the trades fault joins the injected ones.
+async fn seed(args: &RunArgs) -> Result<(Plan, Generated), DemoError> {
     let plan = Plan {
         now: Utc::now(),
         symbols: args.data.symbols.clone(),
@@ -362,10 +351,7 @@ async fn pipeline(
         seed: args.data.seed,
     };
     let mut data = market::generate(&plan);
-    let mysql_uri = format!(
-        "mysql://root@127.0.0.1:{}/{}",
-        args.mysql_port, args.database
-    );
+    let mysql_uri = mysql_uri(args);
     step(format!(
         "seeding {} klines ({} symbols × {}; {} d of 1h/1d, {} d of 5m/15m/30m) into {}",
         data.row_count(),
@@ -401,307 +387,13 @@ async fn pipeline(
             .collect::<Vec<_>>()
             .join(", ")
     ));
-
-    // 3. The three services.
-    let nats_url = format!("nats://127.0.0.1:{}", args.nats_port);
-    let pairs = plan.symbols.join(",");
-    let mut endpoints = Vec::new();
-    let port = services::free_port()?;
-    let mut cmd = Command::new(&consumer_bin);
-    cmd.env("NATS_URL", &nats_url)
-        .env("NATS_CONSUMER_SUBJECT", subject())
-        .env("METRICS_HOST", "127.0.0.1")
-        .env("METRICS_PORT", port.to_string())
-        .env("LOG_FORMAT", "text")
-        .env("STATS_INTERVAL", "30s");
-    let mut p = Proc::spawn("dm-consumer", cmd, run_dir)?;
-    wait_ready(&mut p, port).await?;
-    step(format!(
-        "dm-consumer ready (pid {}, http://127.0.0.1:{port}/metrics)",
-        p.pid().unwrap_or_default()
-    ));
-    stack.consumer_log = Some(p.log.clone());
-    stack.children.push(p);
-    let consumer_port = port;
-    endpoints.push(endpoint("dm-consumer", port));
-
-    let scheduler_env = |cmd: &mut Command, port: u16| {
-        cmd.arg("run")
-            .env("MYSQL_URI", &mysql_uri)
-            .env("MONGODB_URL", &mongo_url)
-            .env("SUPPORTED_PAIRS", &pairs)
-            .env("LEADER_ELECTION", "disabled")
-            .env("METRICS_HOST", "127.0.0.1")
-            .env("METRICS_PORT", port.to_string())
-            .env("LOG_FORMAT", "text");
-    };
-    let events_subject = format!("demo.{}.data-manager.audit.events", std::process::id());
-    let events = crate::events::count(&nats_url, &events_subject).await;
-    let auditor_port = services::free_port()?;
-    let mut cmd = Command::new(&auditor_bin);
-    scheduler_env(&mut cmd, auditor_port);
-    cmd.env("NATS_URL", &nats_url)
-        .env("AUDIT_EVENTS_SUBJECT", &events_subject);
-    cmd.env("AUDIT_TIMEFRAMES", TIMEFRAMES.join(","))
-        .env("AUDIT_INTERVAL", args.audit_interval.to_string())
-        // 48 h, so that yesterday's 1d candle lies in the window (24 h would audit `1d` as
-        // `no_data` for most of the day); the 5m–30m history covers it (`--fine-days` ≥ 2).
-        .env("AUDIT_WINDOW", "172800")
-        .env("PROBE_INTERVAL", "2s");
-    let mut p = Proc::spawn("dm-auditor", cmd, run_dir)?;
-    wait_ready(&mut p, auditor_port).await?;
-    step(format!(
-        "dm-auditor run ready (pid {}, LEADER_ELECTION=disabled, AUDIT_INTERVAL={} s)",
-        p.pid().unwrap_or_default(),
-        args.audit_interval
-    ));
-    stack.children.push(p);
-    endpoints.push(endpoint("dm-auditor", auditor_port));
-
-    let analytics_on = match &analytics_check {
-        Ok(()) => {
-            let port = services::free_port()?;
-            let mut cmd = Command::new(&analytics_bin);
-            scheduler_env(&mut cmd, port);
-            cmd.env("ANALYTICS_TIMEFRAMES", "1h,1d")
-                .env("ANALYTICS_INTERVAL", args.analytics_interval.to_string());
-            let mut p = Proc::spawn("dm-analytics", cmd, run_dir)?;
-            wait_ready(&mut p, port).await?;
-            step(format!(
-                "dm-analytics run ready (pid {}, ANALYTICS_INTERVAL={} s)",
-                p.pid().unwrap_or_default(),
-                args.analytics_interval
-            ));
-            stack.children.push(p);
-            endpoints.push(endpoint("dm-analytics", port));
-            true
-        }
-        Err(why) => {
-            step(format!("dm-analytics skipped: {why}"));
-            false
-        }
-    };
-
-    // 4. Load.
-    step(format!(
-        "dm-loadgen: publishing {} msg/s for {} s to dm-consumer",
-        args.rate, args.seconds
-    ));
-    let out = Command::new(&loadgen_bin)
-        .args(["--rate", &args.rate.to_string()])
-        .args(["--count", &(args.rate * args.seconds).to_string()])
-        .env("NATS_URL", &nats_url)
-        .env("NATS_CONSUMER_SUBJECT", subject())
-        .stdin(Stdio::null())
-        .stderr(std::fs::File::create(run_dir.join("dm-loadgen.log"))?)
-        .output()
-        .await?;
-    if !out.status.success() {
-        return Err(DemoError::Child(format!(
-            "dm-loadgen exited with {} (see {})",
-            out.status,
-            run_dir.join("dm-loadgen.log").display()
-        )));
-    }
-    let loadgen: Loadgen = serde_json::from_slice(&out.stdout)
-        .map_err(|e| DemoError::Child(format!("dm-loadgen printed no summary: {e}")))?;
-    step(format!("dm-loadgen published {}", loadgen.published));
-
-    let deadline = Instant::now() + DRAIN_TIMEOUT;
-    let consumer = loop {
-        let c = consumer_counts(consumer_port).await;
-        if c.received >= loadgen.published || Instant::now() > deadline {
-            break c;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    step(format!("dm-consumer counted {}", consumer.received));
-
-    // 5. The first audit and analytics results.
-    let client = mongodb::Client::with_uri_str(&mongo_url).await?;
-    let db = client.database(&args.database);
-    // The trades datasets (one per symbol) are written after the klines ones.
-    let datasets = plan.symbols.len() * (TIMEFRAMES.len() + 1);
-    let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    step(format!(
-        "waiting for the first audit cycle ({datasets} datasets)"
-    ));
-    loop {
-        check_alive(stack)?;
-        let done = probe::get(auditor_port, "/metrics")
-            .await
-            .and_then(|(_, m)| {
-                probe::sample(&m, "data_manager_audit_last_success_timestamp_seconds", &[])
-            });
-        if done.is_some_and(|t| t > 0.0) && results::audited_datasets(&db).await? >= datasets {
-            break;
-        }
-        if Instant::now() > deadline {
-            return Err(DemoError::Timeout("no completed audit cycle".into()));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let audited: Vec<&str> = TIMEFRAMES.iter().copied().chain(["trades"]).collect();
-    let audit = results::audit(&db, &plan.symbols, &audited).await?;
-    let faults: Vec<FaultCheck> = data
-        .faults
-        .iter()
-        .map(|f| FaultCheck {
-            found: audit.iter().any(|d| {
-                d.symbol == f.symbol
-                    && d.timeframe == f.timeframe
-                    && d.findings.iter().any(|x| {
-                        x.check == f.check
-                            && (f.check == "stale"
-                                || f.timeframe == "trades"
-                                || same_instant(x.start.as_deref(), f.at))
-                    })
-            }),
-            fault: f.clone(),
-        })
-        .collect();
-    step(format!(
-        "audit cycle done: {} of {} injected faults reported",
-        faults.iter().filter(|f| f.found).count(),
-        faults.len()
-    ));
-
-    let mut analytics = Analytics {
-        available: analytics_on,
-        note: analytics_check.err(),
-        ..Analytics::default()
-    };
-    if analytics_on {
-        step("waiting for the first analytics cycle (documents for every symbol)");
-        let mut previous = BTreeMap::new();
-        loop {
-            check_alive(stack)?;
-            let counts = results::analytics_counts(&db).await?;
-            let every = plan
-                .symbols
-                .iter()
-                .all(|s| counts.values().any(|m| m.get(s).is_some_and(|n| *n > 0)));
-            // Settled: two polls a second apart see the same documents.
-            if every && counts == previous {
-                analytics.documents = counts;
-                break;
-            }
-            if Instant::now() > deadline {
-                analytics.documents = counts;
-                break;
-            }
-            previous = counts;
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        for s in &plan.symbols {
-            let values = results::analytics_values(&db, s).await?;
-            analytics.values.insert(s.clone(), values);
-        }
-        step("analytics cycle done");
-    }
-
-    let api = if api_bin.is_file() {
-        Some(start_api(&api_bin, &mongo_url, run_dir, stack, &mut endpoints).await?)
-    } else {
-        step("dm-api skipped: not built");
-        None
-    }
-    .map(|(page, datasets)| Api {
-        page,
-        datasets,
-        events: events.get(),
-        subject: events_subject.clone(),
-    });
-
-    Ok(Summary {
-        run_dir: run_dir.display().to_string(),
-        services: svc,
-        database: args.database.clone(),
-        seeded_rows: data.row_count(),
-        symbols: plan.symbols.clone(),
-        faults,
-        loadgen,
-        consumer,
-        audit,
-        analytics,
-        endpoints,
-        exits: Vec::new(),
-        api,
-    })
+    Ok((plan, data))
 }
 
-/// Starts dm-api on the results and waits until it lists datasets: (page URL, datasets).
-async fn start_api(
-    bin: &Path,
-    mongo_url: &str,
-    run_dir: &Path,
-    stack: &mut Stack,
-    endpoints: &mut Vec<Endpoint>,
-) -> Result<(String, usize), DemoError> {
-    let port = services::free_port()?;
-    let mut cmd = Command::new(bin);
-    cmd.env("MONGODB_URL", mongo_url)
-        .env("API_HOST", "127.0.0.1")
-        .env("API_PORT", port.to_string())
-        .env("PROBE_INTERVAL", "2s")
-        .env("LOG_FORMAT", "text");
-    let mut p = Proc::spawn("dm-api", cmd, run_dir)?;
-    wait_ready(&mut p, port).await?;
-    let page = format!("http://127.0.0.1:{port}/");
-    step(format!(
-        "dm-api ready (pid {}): status page {page}",
-        p.pid().unwrap_or_default()
-    ));
-    stack.children.push(p);
-    endpoints.push(endpoint("dm-api", port));
-    let datasets = probe::get(port, "/v1/datasets")
-        .await
-        .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
-        .and_then(|v| v["datasets"].as_array().map(Vec::len))
-        .unwrap_or(0);
-    Ok((page, datasets))
-}
-
-fn same_instant(text: Option<&str>, at: chrono::DateTime<Utc>) -> bool {
-    text.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .is_some_and(|t| t == at)
-}
-
-fn endpoint(service: &str, port: u16) -> Endpoint {
+/// The admin endpoint of a service on `port`.
+pub(crate) fn endpoint(service: &str, port: u16) -> Endpoint {
     Endpoint {
         service: service.to_owned(),
         metrics: format!("http://127.0.0.1:{port}/metrics"),
-    }
-}
-
-async fn consumer_counts(port: u16) -> Consumer {
-    let Some((_, m)) = probe::get(port, "/metrics").await else {
-        return Consumer::default();
-    };
-    let n = |x: Option<f64>| x.unwrap_or(0.0) as u64;
-    let mut by_kind = BTreeMap::new();
-    for kind in ["trade", "depth", "ticker", "kline", "markPrice"] {
-        let v = n(probe::sample(
-            &m,
-            "data_manager_messages_processed_total",
-            &[("event_type", kind)],
-        ));
-        if v > 0 {
-            by_kind.insert(kind.to_owned(), v);
-        }
-    }
-    Consumer {
-        received: n(probe::sample(
-            &m,
-            "data_manager_messages_received_total",
-            &[],
-        )),
-        accepted_by_kind: by_kind,
-        rejected: n(probe::sample(
-            &m,
-            "data_manager_messages_rejected_total",
-            &[],
-        )),
-        stats_line: None,
     }
 }

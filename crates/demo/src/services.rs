@@ -1,8 +1,8 @@
 //! The local services: NATS and MariaDB are reused when they already listen, else started here;
-//! SecantusDB (the Mongo-compatible server, `test-services.md` §4) is always our own, in memory.
+//! SecantusDB (the Mongo-compatible test server, installed by `deploy/local/ensure-mongo.sh`) is
+//! always our own, in memory.
 //! Whatever this module starts is stopped by its PID at the end, and nothing else.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -50,14 +50,6 @@ pub async fn listening(port: u16) -> bool {
     tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .is_ok()
-}
-
-/// A port nobody listens on right now.
-///
-/// # Errors
-/// The OS has no free port to give.
-pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 async fn wait_listening(p: &mut Proc, name: &'static str, port: u16) -> Result<(), ServiceError> {
@@ -141,8 +133,8 @@ pub async fn mariadb(port: u16, dir: &Path) -> Result<(Service, Option<Proc>), S
     Ok((service("mariadb", url, true), Some(p)))
 }
 
-/// Debian's fresh MariaDB lets root in through the unix socket only (ERROR 1698 over TCP).
-/// The fix of `test-services.md` §3, as `deploy/local/ensure-mariadb.sh` applies it; needs the
+/// Debian's fresh MariaDB lets root in through the unix socket only (ERROR 1698 over TCP), so
+/// root is given an empty password as well, as `deploy/local/ensure-mariadb.sh` does. Needs the
 /// `mariadb` client and the OS root user, and is skipped when TCP login already works.
 async fn fix_root_login(port: u16) {
     let tcp_login = || {
@@ -177,7 +169,7 @@ pub async fn mongo(bin: &Path, dir: &Path) -> Result<(Service, Proc), ServiceErr
             bin.display()
         )));
     }
-    let port = free_port()?;
+    let port = testkit::free_port();
     let mut cmd = Command::new(bin);
     cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .args(["--storage-path", ":memory:", "--log-level", "WARNING"]);

@@ -89,13 +89,9 @@ pub struct Consumer {
     pub stats_line: Option<String>,
 }
 
-/// What dm-analytics wrote, or why nothing was expected.
+/// What dm-analytics wrote.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Analytics {
-    /// dm-analytics has a `run` subcommand and was started.
-    pub available: bool,
-    /// Why it was not run, when it was not.
-    pub note: Option<String>,
     /// Documents per collection (without `analytics_`) per symbol.
     pub documents: BTreeMap<String, BTreeMap<String, u64>>,
     /// A few values per symbol.
@@ -125,15 +121,14 @@ impl Summary {
             && self.consumer.rejected == 0
     }
 
-    /// Every symbol has analytics documents (vacuously true when analytics was not run).
+    /// Every symbol has analytics documents.
     pub fn analytics_complete(&self) -> bool {
-        !self.analytics.available
-            || self.symbols.iter().all(|s| {
-                self.analytics
-                    .documents
-                    .values()
-                    .any(|m| m.get(s).is_some_and(|n| *n > 0))
-            })
+        self.symbols.iter().all(|s| {
+            self.analytics
+                .documents
+                .values()
+                .any(|m| m.get(s).is_some_and(|n| *n > 0))
+        })
     }
 
     /// Every child exited cleanly (0 after SIGTERM).
@@ -152,8 +147,37 @@ impl Summary {
     /// The short human summary.
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let mark = |b: bool| if b { "ok" } else { "MISMATCH" };
         let _ = writeln!(s, "\n== Summary ==");
+        self.render_counts(&mut s);
+        self.render_audit(&mut s);
+        self.render_faults(&mut s);
+        self.render_analytics(&mut s);
+        self.render_api(&mut s);
+        let _ = writeln!(s, "metrics        :");
+        for e in &self.endpoints {
+            let _ = writeln!(s, "  {:<13} {}", e.service, e.metrics);
+        }
+        s.push_str(&self.render_exits());
+        let _ = writeln!(s, "logs           : {}", self.run_dir);
+        let _ = writeln!(
+            s,
+            "result         : {}",
+            if self.ok() {
+                "OK"
+            } else {
+                "FAILED (see above)"
+            }
+        );
+        s
+    }
+
+    /// What the load generator sent and what dm-consumer counted.
+    fn render_counts(&self, s: &mut String) {
+        let mark = if self.counts_match() {
+            "ok"
+        } else {
+            "MISMATCH"
+        };
         let _ = writeln!(
             s,
             "load generator : published {} messages at {:.0} msg/s {:?}",
@@ -161,15 +185,16 @@ impl Summary {
         );
         let _ = writeln!(
             s,
-            "dm-consumer    : received {}, accepted {:?}, rejected {} [{}]",
-            self.consumer.received,
-            self.consumer.accepted_by_kind,
-            self.consumer.rejected,
-            mark(self.counts_match())
+            "dm-consumer    : received {}, accepted {:?}, rejected {} [{mark}]",
+            self.consumer.received, self.consumer.accepted_by_kind, self.consumer.rejected,
         );
         if let Some(line) = &self.consumer.stats_line {
             let _ = writeln!(s, "  stats line   : {}", stats_tail(line));
         }
+    }
+
+    /// One line per audited dataset: status, score and open findings.
+    fn render_audit(&self, s: &mut String) {
         let _ = writeln!(
             s,
             "dm-auditor     : {} datasets in {} ({} klines seeded for {})",
@@ -199,6 +224,10 @@ impl Summary {
                     .join("; ")
             );
         }
+    }
+
+    /// Each injected fault, found or missing.
+    fn render_faults(&self, s: &mut String) {
         let _ = writeln!(s, "injected faults:");
         for f in &self.faults {
             let _ = writeln!(
@@ -211,35 +240,35 @@ impl Summary {
                 f.fault.description
             );
         }
-        if self.analytics.available {
-            let _ = writeln!(
-                s,
-                "dm-analytics   : documents per collection {:?}",
-                // Collections that exist but stay empty by design (spread) are left out.
-                self.analytics
-                    .documents
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.values().sum::<u64>()))
-                    .filter(|&(_, n)| n > 0)
-                    .collect::<BTreeMap<_, _>>()
-            );
-            for (symbol, values) in &self.analytics.values {
-                let shown: Vec<String> = values
-                    .iter()
-                    .map(|v| match v.value.as_f64() {
-                        Some(x) => format!("{}={x:.4}", v.field),
-                        None => format!("{}={}", v.field, v.value.as_str().unwrap_or("?")),
-                    })
-                    .collect();
-                let _ = writeln!(s, "  {symbol:<8} {}", shown.join("  "));
-            }
-        } else {
-            let _ = writeln!(
-                s,
-                "dm-analytics   : not run ({})",
-                self.analytics.note.as_deref().unwrap_or("unavailable")
-            );
+    }
+
+    /// Documents per collection, and a few values per symbol.
+    fn render_analytics(&self, s: &mut String) {
+        let _ = writeln!(
+            s,
+            "dm-analytics   : documents per collection {:?}",
+            // Collections that exist but stay empty by design (spread) are left out.
+            self.analytics
+                .documents
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.values().sum::<u64>()))
+                .filter(|&(_, n)| n > 0)
+                .collect::<BTreeMap<_, _>>()
+        );
+        for (symbol, values) in &self.analytics.values {
+            let shown: Vec<String> = values
+                .iter()
+                .map(|v| match v.value.as_f64() {
+                    Some(x) => format!("{}={x:.4}", v.field),
+                    None => format!("{}={}", v.field, v.value.as_str().unwrap_or("?")),
+                })
+                .collect();
+            let _ = writeln!(s, "  {symbol:<8} {}", shown.join("  "));
         }
+    }
+
+    /// Where dm-api serves, and the data-quality events received.
+    fn render_api(&self, s: &mut String) {
         match &self.api {
             Some(a) => {
                 let _ = writeln!(
@@ -257,22 +286,6 @@ impl Summary {
                 let _ = writeln!(s, "dm-api         : not run (build it: cargo build -p api)");
             }
         }
-        let _ = writeln!(s, "metrics        :");
-        for e in &self.endpoints {
-            let _ = writeln!(s, "  {:<13} {}", e.service, e.metrics);
-        }
-        s.push_str(&self.render_exits());
-        let _ = writeln!(s, "logs           : {}", self.run_dir);
-        let _ = writeln!(
-            s,
-            "result         : {}",
-            if self.ok() {
-                "OK"
-            } else {
-                "FAILED (see above)"
-            }
-        );
-        s
     }
 }
 

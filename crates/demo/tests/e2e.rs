@@ -17,14 +17,6 @@ fn bin_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// The same check dm-demo makes: a built dm-analytics prints a usage for `run --help`.
-fn analytics_built(dir: &Path) -> bool {
-    Command::new(dir.join("dm-analytics"))
-        .args(["run", "--help"])
-        .output()
-        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("Usage"))
-}
-
 fn findings<'a>(summary: &'a Value, symbol: &str, tf: &str) -> Vec<&'a str> {
     summary["audit"]
         .as_array()
@@ -63,20 +55,34 @@ fn demo_pipeline_reports_the_injected_faults_counts_and_analytics() {
         out.status.success(),
         "dm-demo failed; stderr:\n{stderr}\n{summary:#}"
     );
+    the_auditor_reported_every_injected_fault(&summary);
+    everything_sent_was_counted_kind_by_kind(&summary);
+    analytics_cover_every_symbol(&summary);
+    if dir.join("dm-api").is_file() {
+        the_api_served_every_dataset_and_events_were_published(&summary);
+    }
+    // A clean shutdown: every service exited 0 after SIGTERM.
+    let exits = summary["exits"].as_array().expect("exits");
+    assert_eq!(exits.len(), 3 + usize::from(dir.join("dm-api").is_file()));
+    for e in exits {
+        assert_eq!(e["code"], 0, "{e}");
+    }
+}
 
-    // The injected faults, as the auditor wrote them to MongoDB.
-    assert!(findings(&summary, "BTCUSDT", "1h").contains(&"gap"));
-    assert!(findings(&summary, "ETHUSDT", "15m").contains(&"ohlc_violation"));
+/// The injected faults, as the auditor wrote them to MongoDB.
+fn the_auditor_reported_every_injected_fault(summary: &Value) {
+    assert!(findings(summary, "BTCUSDT", "1h").contains(&"gap"));
+    assert!(findings(summary, "ETHUSDT", "15m").contains(&"ohlc_violation"));
     for s in SYMBOLS {
-        assert!(findings(&summary, s, "30m").contains(&"stale"), "{s} 30m");
-        assert!(findings(&summary, s, "5m").is_empty(), "{s} 5m is clean");
+        assert!(findings(summary, s, "30m").contains(&"stale"), "{s} 30m");
+        assert!(findings(summary, s, "5m").is_empty(), "{s} 5m is clean");
     }
     // The seeded trades lose their millisecond collisions, and the auditor says so.
-    let trades = findings(&summary, "BTCUSDT", "trades");
+    let trades = findings(summary, "BTCUSDT", "trades");
     assert!(trades.contains(&"trades_missing"), "{trades:?}");
     assert!(trades.contains(&"trade_ms_collision"), "{trades:?}");
     for s in &SYMBOLS[1..] {
-        assert_eq!(findings(&summary, s, "trades"), ["not_extracted"], "{s}");
+        assert_eq!(findings(summary, s, "trades"), ["not_extracted"], "{s}");
     }
     let faults = summary["faults"].as_array().expect("faults");
     assert_eq!(faults.len(), 3 + SYMBOLS.len());
@@ -85,8 +91,9 @@ fn demo_pipeline_reports_the_injected_faults_counts_and_analytics() {
         summary["audit"].as_array().map(Vec::len),
         Some(SYMBOLS.len() * 6)
     );
+}
 
-    // Everything sent was counted, kind by kind.
+fn everything_sent_was_counted_kind_by_kind(summary: &Value) {
     let published = summary["loadgen"]["published"].as_u64().expect("published");
     assert_eq!(published, 600);
     assert_eq!(summary["consumer"]["received"].as_u64(), Some(published));
@@ -100,56 +107,42 @@ fn demo_pipeline_reports_the_injected_faults_counts_and_analytics() {
         .as_str()
         .expect("stats line");
     assert!(line.contains("Message processing stats"), "{line}");
+}
 
-    // Analytics documents for every symbol: required once dm-analytics is built (this check
-    // only skips the part while dm-analytics is the empty placeholder binary).
-    if analytics_built(&dir) {
-        assert_eq!(summary["analytics"]["available"], true);
-        let docs = summary["analytics"]["documents"]
-            .as_object()
-            .expect("documents");
-        for s in SYMBOLS {
-            assert!(
-                docs.values().any(|m| m[s].as_u64().unwrap_or(0) > 0),
-                "no analytics document for {s}: {docs:?}"
-            );
-            assert!(docs["volatility"][s].as_u64().unwrap_or(0) > 0, "{s}");
-            let values = summary["analytics"]["values"][s]
-                .as_array()
-                .expect("values");
-            assert!(!values.is_empty(), "{s}");
-        }
-    } else {
-        assert_eq!(summary["analytics"]["available"], false);
-    }
-
-    // dm-api served every audited dataset; the auditor published the first cycle's events
-    // (one status per dataset at least) on NATS.
-    if dir.join("dm-api").is_file() {
-        let api = &summary["api"];
-        assert_eq!(
-            api["datasets"].as_u64(),
-            Some(SYMBOLS.len() as u64 * 5),
-            "{api}"
-        );
+/// Analytics documents and values for every symbol.
+fn analytics_cover_every_symbol(summary: &Value) {
+    let docs = summary["analytics"]["documents"]
+        .as_object()
+        .expect("documents");
+    for s in SYMBOLS {
         assert!(
-            api["page"]
-                .as_str()
-                .is_some_and(|p| p.starts_with("http://127.0.0.1:"))
+            docs.values().any(|m| m[s].as_u64().unwrap_or(0) > 0),
+            "no analytics document for {s}: {docs:?}"
         );
-        assert!(
-            api["events"].as_u64().unwrap_or(0) >= SYMBOLS.len() as u64 * 5,
-            "{api}"
-        );
+        assert!(docs["volatility"][s].as_u64().unwrap_or(0) > 0, "{s}");
+        let values = summary["analytics"]["values"][s]
+            .as_array()
+            .expect("values");
+        assert!(!values.is_empty(), "{s}");
     }
+}
 
-    // A clean shutdown: every service exited 0 after SIGTERM.
-    let exits = summary["exits"].as_array().expect("exits");
+/// dm-api served every audited dataset; the auditor published the first cycle's events (one
+/// status per dataset at least) on NATS.
+fn the_api_served_every_dataset_and_events_were_published(summary: &Value) {
+    let api = &summary["api"];
     assert_eq!(
-        exits.len(),
-        2 + usize::from(analytics_built(&dir)) + usize::from(dir.join("dm-api").is_file())
+        api["datasets"].as_u64(),
+        Some(SYMBOLS.len() as u64 * 5),
+        "{api}"
     );
-    for e in exits {
-        assert_eq!(e["code"], 0, "{e}");
-    }
+    assert!(
+        api["page"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("http://127.0.0.1:"))
+    );
+    assert!(
+        api["events"].as_u64().unwrap_or(0) >= SYMBOLS.len() as u64 * 5,
+        "{api}"
+    );
 }

@@ -14,7 +14,7 @@ use serde::de::IgnoredAny;
 const POOL: usize = 10_000;
 const NOW_MS: i64 = 1_761_055_392_345;
 
-fn pool_of(kind: Option<loadgen::MixKind>) -> Vec<Vec<u8>> {
+fn pool_of(kind: Option<events::Kind>) -> Vec<Vec<u8>> {
     let mut mix = loadgen::Mix::new(42);
     std::iter::repeat_with(|| mix.next_message(NOW_MS))
         .filter(|(k, _, _)| kind.is_none_or(|want| *k == want))
@@ -47,8 +47,8 @@ fn bench_pool(c: &mut Criterion, name: &str, pool: &[Vec<u8>]) {
 
 fn parse(c: &mut Criterion) {
     bench_pool(c, "mix", &pool_of(None));
-    bench_pool(c, "depth20", &pool_of(Some(loadgen::MixKind::Depth)));
-    bench_pool(c, "trade", &pool_of(Some(loadgen::MixKind::Trade)));
+    bench_pool(c, "depth20", &pool_of(Some(events::Kind::Depth)));
+    bench_pool(c, "trade", &pool_of(Some(events::Kind::Trade)));
 }
 
 criterion_group!(benches, parse);

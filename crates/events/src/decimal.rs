@@ -5,7 +5,7 @@ use std::fmt;
 
 /// A decimal number kept as its exact text (`"108234.56000000"`), borrowed from the message
 /// when it has no JSON escapes. Convert to a float or a fixed-point type only where a number is
-/// needed, and explicitly (`wire-format.md` §4).
+/// needed, and explicitly: a binary float would silently change the exchange's exact values.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Decimal<'a>(Cow<'a, str>);
 

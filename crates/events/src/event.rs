@@ -7,7 +7,8 @@ use crate::payload::Payload;
 use crate::symbol::{Symbol, SymbolSource};
 use crate::{time, value};
 
-/// The result of §4 step 6, borrowing from the message body where that is free.
+/// An accepted message: kind, symbol, event time and typed payload, borrowing from the message
+/// body where that is free (the envelope format is described in docs/envelope.md).
 #[derive(Debug, Clone)]
 pub struct Event<'a> {
     /// Validated, upper-cased symbol.

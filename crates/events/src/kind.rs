@@ -2,8 +2,9 @@
 
 use std::fmt;
 
-/// The new system's event class (`wire-format.md` §3). The names equal the `event_type` label
-/// values of the current service's metrics, so dashboards keep working.
+/// What an accepted message is, decided from the payload's `e` (or its shape), never from the
+/// `stream` label. The names equal the `event_type` label values of the old service's metrics,
+/// so dashboards keep working.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     /// `trade` and `aggTrade`.
@@ -51,7 +52,7 @@ impl fmt::Display for Kind {
     }
 }
 
-/// The Binance `e` values we understand, after the case-insensitive comparison of §4 step 3.
+/// The Binance `e` values we understand, compared ASCII case-insensitively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum EventType {
     Trade,

@@ -1,6 +1,6 @@
 //! Order-book price levels, read lazily from the raw `[["price","qty"],…]` array.
 //!
-//! Depth messages dominate parse cost (`stack.md` §8): keeping the array as a slice and parsing
+//! Depth messages dominate parse cost (forty levels each): keeping the array as a slice and parsing
 //! a level only when someone iterates means counting a depth20 message allocates nothing.
 
 use std::borrow::Cow;

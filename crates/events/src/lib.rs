@@ -1,7 +1,7 @@
 //! Typed, total parsing of the market-data envelopes the socket client publishes on NATS.
 //!
-//! [`parse`] implements the normative algorithm of `wire-format.md` §4 in one pass over the
-//! bytes: every input yields an [`Event`] or a [`Reject`] with one of four countable
+//! [`parse`] implements the envelope grammar and reject rules (docs/envelope.md) in one pass
+//! over the bytes: every input yields an [`Event`] or a [`Reject`] with one of four countable
 //! [`RejectReason`]s, and no input panics. Prices stay exact ([`Decimal`] text, borrowed from
 //! the body where there are no escapes) and depth levels stay unparsed until iterated.
 //!

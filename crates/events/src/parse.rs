@@ -1,4 +1,5 @@
-//! The normative parsing algorithm of `wire-format.md` §4: bytes in, an [`Event`] or a [`Reject`] out.
+//! The parsing algorithm (docs/envelope.md): bytes in, an [`Event`] or a [`Reject`] out. The
+//! steps are decode, payload, kind, symbol and event time, and the first that fails decides.
 
 use std::borrow::Cow;
 
@@ -11,15 +12,17 @@ use crate::value;
 use crate::wire::{self, Data, Fields, Key};
 
 /// Event times below this (before September 2001) are treated as absent: they are seconds,
-/// ids or garbage, and would make latency figures absurd (§4 step 5, the optional guard).
+/// ids or garbage, and would make latency figures absurd.
 pub const MIN_PLAUSIBLE_EVENT_TIME_MS: i64 = 1_000_000_000_000;
 
 /// Parses one NATS message body. Total: every byte string yields an event or a typed reject,
-/// and nothing panics. Steps run in the order of §4, so the first failing step decides the
-/// reason, and JSON syntax is checked for the whole body before anything else.
+/// and nothing panics. The steps run in a fixed order (decode, payload, kind, symbol), so the
+/// first failing step decides the reason, and JSON syntax is checked for the whole body before
+/// anything else.
 ///
 /// # Errors
-/// A [`Reject`] whose [`reason`](Reject::reason) is one of the four of §6.
+/// A [`Reject`] whose [`reason`](Reject::reason) is one of the four
+/// [`RejectReason`](crate::RejectReason)s.
 pub fn parse(body: &[u8]) -> Result<Event<'_>, Reject> {
     // 1. Decode: UTF-8, JSON grammar and an object at the top, for the whole body.
     let scan = wire::scan_message(body).map_err(|e| Reject::InvalidJson(e.to_string()))?;
@@ -56,7 +59,9 @@ pub fn parse(body: &[u8]) -> Result<Event<'_>, Reject> {
     })
 }
 
-/// §4 step 3. `Ok(None)` is the spot partial-depth shape, which has no `e`.
+/// The kind step: the payload's `e` names a known event type, or (with no `e` at all) the payload
+/// has the partial-book keys; anything else is `unknown_kind`. `Ok(None)` is the spot
+/// partial-depth shape, which has no `e`.
 fn classify(payload: &Fields<'_>) -> Result<Option<EventType>, Reject> {
     match payload.get(Key::LowerE) {
         Some(raw) => match value::string(raw) {
@@ -78,7 +83,8 @@ fn classify(payload: &Fields<'_>) -> Result<Option<EventType>, Reject> {
     }
 }
 
-/// §4 step 4: the first candidate that is a non-empty string decides; it must then validate.
+/// The symbol step: payload `s`, payload `symbol`, top-level `symbol`, then the `stream` prefix;
+/// the first candidate that is a non-empty string decides, and it must then validate.
 fn resolve_symbol(
     payload: &Fields<'_>,
     top: &Fields<'_>,
@@ -111,8 +117,8 @@ fn resolve_symbol(
     }
 }
 
-/// §4 step 5 and §7: `E`, then `T`, as a plausible integer; mark price uses `E` only, because
-/// its `T` is the next funding time. `t` is a trade id and is never read here.
+/// The event time, never a reject: `E`, then `T`, as a plausible integer; mark price uses `E`
+/// only, because its `T` is the next funding time. `t` is a trade id and is never read here.
 fn event_time(payload: &Fields<'_>, kind: Kind) -> Option<i64> {
     let keys: &[Key] = match kind {
         Kind::MarkPrice => &[Key::UpperE],

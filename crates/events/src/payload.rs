@@ -1,7 +1,7 @@
 //! Typed payloads, one struct per kind, built from captured fields after classification.
 //!
 //! Every field is an `Option`: Binance payloads vary by venue and version, and a missing field
-//! is not a reason to reject a message (`wire-format.md` §6). A field that is present but does
+//! is never a reason to reject a message. A field that is present but does
 //! not read as its type is `None` too, and is counted in [`Event::malformed_fields`](crate::Event::malformed_fields),
 //! so defects in the traffic stay visible instead of silently disappearing.
 
@@ -41,7 +41,7 @@ impl Payload<'_> {
     }
 }
 
-/// A trade (`@trade`) or aggregate trade (`@aggTrade`), §3.1–3.2.
+/// A trade (`@trade`) or aggregate trade (`@aggTrade`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trade<'a> {
     /// True for `aggTrade`.
@@ -68,7 +68,7 @@ pub struct Trade<'a> {
     pub seller_order_id: Option<u64>,
 }
 
-/// A 24 h ticker (`@ticker`) or mini ticker (`@miniTicker`), §3.6–3.7. The futures ticker and
+/// A 24 h ticker (`@ticker`) or mini ticker (`@miniTicker`). The futures ticker and
 /// the mini ticker lack the best bid/ask and previous close.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ticker<'a> {
@@ -116,7 +116,8 @@ pub struct Ticker<'a> {
     pub trade_count: Option<u64>,
 }
 
-/// Which depth message this is. Told apart by payload shape, never by the stream label (§4).
+/// Which depth message this is. Told apart by payload shape, never by the stream label, which
+/// the socket client gives all three the same suffix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DepthShape {
     /// Spot partial book (`@depth20`): no `e`, no `s`, no `E`; `lastUpdateId`, `bids`, `asks`.
@@ -149,7 +150,7 @@ pub struct Depth<'a> {
     pub asks: Levels<'a>,
 }
 
-/// A candle update (`@kline_<i>`), §3.8. The interval comes from `k.i`, never the stream label.
+/// A candle update (`@kline_<i>`). The interval comes from `k.i`, never the stream label.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Kline<'a> {
     /// `k.t`: open time (epoch ms).
@@ -184,7 +185,7 @@ pub struct Kline<'a> {
     pub closed: Option<bool>,
 }
 
-/// Mark price and funding (`@markPrice@1s`), §3.9.
+/// Mark price and funding (`@markPrice@1s`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MarkPrice<'a> {
     /// `p`: mark price.

@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-/// The reject reasons of `wire-format.md` §6. `as_str` is the only way back to a string: it
+/// Why a message was rejected: one of four reasons, counted and never persisted (see
+/// docs/envelope.md). `as_str` is the only way back to a string: it
 /// feeds metric labels and the stats line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RejectReason {
@@ -102,7 +103,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reason_labels_are_the_spec_names() {
+    fn reason_labels_are_the_four_documented_names() {
         let labels: Vec<_> = RejectReason::ALL.iter().map(|r| r.as_str()).collect();
         assert_eq!(
             labels,

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// Longest valid symbol (`^[A-Z0-9_]{1,20}$`, `wire-format.md` §4 step 4).
+/// Longest valid symbol: a symbol is 1 to 20 of `A-Z`, `0-9` and `_` (`^[A-Z0-9_]{1,20}$`).
 pub const MAX_SYMBOL_LEN: usize = 20;
 
 /// A validated symbol such as `BTCUSDT`. `Copy`, 21 bytes, no heap: it is a hash-map key on the
@@ -13,7 +13,7 @@ pub struct Symbol {
     bytes: [u8; MAX_SYMBOL_LEN],
 }
 
-/// Where the symbol came from (§4 step 4): the payload (or the envelope's `symbol`), or the
+/// Where the symbol came from: the payload (or the envelope's `symbol`), or the
 /// `stream` label's prefix, which is wrong for spot partial depth of every symbol but the first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SymbolSource {
@@ -35,7 +35,8 @@ impl SymbolSource {
 
 impl Symbol {
     /// Upper-cases `candidate` and validates it: 1–20 of `A-Z`, `0-9`, `_`, and not the
-    /// sentinel `UNKNOWN` the old service persisted under (§5.1). `None` when invalid.
+    /// sentinel `UNKNOWN` the old service stored messages without a symbol under. `None` when
+    /// invalid.
     ///
     /// Case folding is ASCII-only, like the event-type match: Unicode upper-casing would turn
     /// look-alikes (`ﬀ` into `FF`, `ß` into `SS`) into valid symbols, so any non-ASCII

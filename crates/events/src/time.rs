@@ -1,7 +1,8 @@
 //! The producer's `timestamp` format: naive UTC with a literal `Z`, 0 or 6 fractional digits.
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.ffffff…]Z` into epoch milliseconds (fraction truncated).
-/// Pure arithmetic on UTC: no time zone database, no local time (§4 step 5).
+/// Pure arithmetic on UTC: no time zone database, no local time, so the result never depends
+/// on the machine's settings.
 pub(crate) fn parse_utc_iso8601_ms(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let num = |r: std::ops::Range<usize>| -> Option<i64> {

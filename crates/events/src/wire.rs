@@ -3,7 +3,7 @@
 //!
 //! This is a purpose-built JSON scanner rather than serde: a general deserializer pays for
 //! visitor dispatch and for tokenising values nobody reads, and on depth20 messages (forty
-//! `[price, qty]` pairs) that cost dominates (`stack.md` §8). The scanner checks the full RFC
+//! `[price, qty]` pairs) that cost dominates the consumer's CPU. The scanner checks the full RFC
 //! 8259 grammar (strings with their escapes and control characters, numbers, literals, nesting
 //! up to `MAX_DEPTH`), so "is this valid JSON" is answered exactly; it just does not build
 //! anything it is not asked for. Typed conversion of the captured text happens afterwards, in

@@ -114,8 +114,8 @@ fn envelope_like() -> impl Strategy<Value = String> {
 /// Whether serde_json, an independent parser, reads `body` as a JSON object. Values are
 /// ignored rather than built, so the question is grammar only: a number beyond f64's range is
 /// valid JSON, and so is a string we never decode.
-/// serde_json does not check UTF-8 inside strings it skips, so that is checked first (the
-/// spec makes any non-UTF-8 body invalid).
+/// serde_json does not check UTF-8 inside strings it skips, so that is checked first (any body
+/// that is not UTF-8 is invalid JSON).
 /// Skipped strings are not decoded either, so lone surrogates (which serde_json refuses when it
 /// decodes a string) are looked for separately.
 fn reference_is_json_object(body: &[u8]) -> bool {
@@ -243,7 +243,9 @@ fn reference_outcome(v: &Value) -> Result<(events::Kind, String), events::Reject
     }
 }
 
-/// An independent, slow reading of §4 steps 2–3 over `serde_json::Value`.
+/// An independent, slow reading of the payload and kind steps over `serde_json::Value`: the
+/// payload is `data` when it is an object, else the whole message; the kind comes from `e`, or
+/// from the partial-book shape when there is no `e`.
 fn reference_kind(v: &Value) -> Option<events::Kind> {
     let obj = v.as_object()?;
     let payload = match obj.get("data") {

@@ -1,14 +1,14 @@
 //! A realistic market-data mix in the socket client's envelope, for load tests and benchmarks.
 //!
-//! The shares and sizes follow `test-services.md` §7.1: trade 60 %, depth20 25 %, 24 h ticker
-//! 10 %, kline 4 %, markPrice 1 %, over 20 symbols with per-symbol precision and a price random
-//! walk; the mean message is about 600 bytes. Generation is pure and seeded: the same seed and
+//! The shares and sizes are those of the production stream: trade 60 %, depth20 25 %, 24 h
+//! ticker 10 %, kline 4 %, markPrice 1 %, over 20 symbols with per-symbol precision and a price
+//! random walk; the mean message is about 600 bytes. Kinds are the parser's own
+//! [`events::Kind`], so the generator and the consumer name them alike. Generation is pure and seeded: the same seed and
 //! clock give the same bytes, so benchmarks and tests are repeatable.
-#![deny(missing_docs)]
-#![forbid(unsafe_code)]
 
 use std::fmt::Write as _;
 
+use events::Kind;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -36,29 +36,20 @@ pub const SYMBOLS: [(&str, f64, usize); 20] = [
     ("OPUSDT", 0.4521, 4),
 ];
 
-/// The kinds the mix emits, with their share in per mille.
-const SHARES: [(MixKind, u32); 5] = [
-    (MixKind::Trade, 600),
-    (MixKind::Depth, 250),
-    (MixKind::Ticker, 100),
-    (MixKind::Kline, 40),
-    (MixKind::MarkPrice, 10),
+/// The kinds the mix emits, with their share in per mille. Each kind is one stream: trade is
+/// `@trade`, depth is `@depth20@100ms` (the spot partial book, 20 levels a side, with no symbol
+/// in the payload), ticker is `@ticker`, kline is `@kline_1m`, mark price is `@markPrice@1s`.
+const SHARES: [(Kind, u32); 5] = [
+    (Kind::Trade, 600),
+    (Kind::Depth, 250),
+    (Kind::Ticker, 100),
+    (Kind::Kline, 40),
+    (Kind::MarkPrice, 10),
 ];
 
-/// The kind of one generated message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MixKind {
-    /// `@trade`.
-    Trade,
-    /// `@depth20@100ms` (spot partial book, 20 levels a side, no symbol in the payload).
-    Depth,
-    /// `@ticker`.
-    Ticker,
-    /// `@kline_1m`.
-    Kline,
-    /// `@markPrice@1s`.
-    MarkPrice,
-}
+/// The symbol every spot depth message is labelled with: the payload names none, and the socket
+/// client labels every symbol's book with its first stream's symbol, as the mix does.
+pub const DEPTH_LABEL_SYMBOL: &str = SYMBOLS[0].0;
 
 /// A seeded generator of envelopes.
 #[derive(Debug)]
@@ -81,7 +72,7 @@ impl Mix {
     }
 
     /// The next message, stamped with event time `now_ms`, and its kind and symbol.
-    pub fn next_message(&mut self, now_ms: i64) -> (MixKind, &'static str, Vec<u8>) {
+    pub fn next_message(&mut self, now_ms: i64) -> (Kind, &'static str, Vec<u8>) {
         let roll = self.rng.random_range(0..1000);
         let mut acc = 0;
         let kind = SHARES
@@ -90,7 +81,7 @@ impl Mix {
                 acc += share;
                 roll < acc
             })
-            .map_or(MixKind::Trade, |&(k, _)| k);
+            .map_or(Kind::Trade, |&(k, _)| k);
         let idx = self.rng.random_range(0..SYMBOLS.len());
         let step = self.rng.random_range(-0.0005..0.0005);
         self.prices[idx] *= 1.0 + step;
@@ -105,13 +96,13 @@ impl Mix {
             .collect()
     }
 
-    fn render(&mut self, kind: MixKind, idx: usize, now_ms: i64) -> String {
+    fn render(&mut self, kind: Kind, idx: usize, now_ms: i64) -> String {
         let (symbol, _, decimals) = SYMBOLS[idx];
         let price = self.prices[idx];
         let lower = symbol.to_ascii_lowercase();
         let mut out = String::with_capacity(1400);
         let (stream, data) = match kind {
-            MixKind::Trade => {
+            Kind::Trade => {
                 self.trade_id += 1;
                 let qty = self.rng.random_range(0.0001..2.0);
                 let data = format!(
@@ -122,18 +113,20 @@ impl Mix {
                 );
                 (format!("{lower}@trade"), data)
             }
-            MixKind::Depth => {
+            Kind::Depth => {
                 self.update_id += 1;
-                // Spot depth20 has no symbol: the client labels every symbol's book with the
-                // first stream's symbol (wire-format.md §5), and so do we.
+                // Spot depth20 names no symbol: the stream label carries DEPTH_LABEL_SYMBOL.
                 let mut data = format!(r#"{{"lastUpdateId":{},"bids":["#, self.update_id);
                 self.levels(&mut data, price, decimals, -1.0);
                 data.push_str(r#"],"asks":["#);
                 self.levels(&mut data, price, decimals, 1.0);
                 data.push_str("]}");
-                ("btcusdt@depth20@100ms".to_owned(), data)
+                (
+                    format!("{}@depth20@100ms", DEPTH_LABEL_SYMBOL.to_ascii_lowercase()),
+                    data,
+                )
             }
-            MixKind::Ticker => {
+            Kind::Ticker => {
                 let open = price * 1.01;
                 let data = format!(
                     r#"{{"e":"24hrTicker","E":{now_ms},"s":"{symbol}","p":"{:.d$}","P":"{:.3}","w":"{:.8}","x":"{open:.d$}","c":"{price:.d$}","Q":"0.00150000","b":"{:.d$}","B":"1.20345000","a":"{price:.d$}","A":"0.87654000","o":"{open:.d$}","h":"{:.d$}","l":"{:.d$}","v":"18234.56789000","q":"1986543210.12345678","O":{},"C":{now_ms},"F":5350000000,"L":{},"n":18745214}}"#,
@@ -149,7 +142,7 @@ impl Mix {
                 );
                 (format!("{lower}@ticker"), data)
             }
-            MixKind::Kline => {
+            Kind::Kline => {
                 let open_time = now_ms - now_ms.rem_euclid(60_000);
                 let data = format!(
                     r#"{{"e":"kline","E":{now_ms},"s":"{symbol}","k":{{"t":{open_time},"T":{},"s":"{symbol}","i":"1m","f":5368700000,"L":{},"o":"{:.d$}","c":"{price:.d$}","h":"{:.d$}","l":"{:.d$}","v":"512.34567000","n":45214,"x":false,"q":"55432109.87654321","V":"260.12345000","Q":"28143210.12345678","B":"0"}}}}"#,
@@ -162,7 +155,7 @@ impl Mix {
                 );
                 (format!("{lower}@kline"), data)
             }
-            MixKind::MarkPrice => {
+            Kind::MarkPrice => {
                 let data = format!(
                     r#"{{"e":"markPriceUpdate","E":{now_ms},"s":"{symbol}","p":"{price:.8}","P":"{:.8}","i":"{:.8}","r":"0.00006843","T":{}}}"#,
                     price * 1.0001,
@@ -252,7 +245,7 @@ mod tests {
     }
 
     #[test]
-    fn shares_and_mean_size_match_the_spec_mix() {
+    fn shares_and_mean_size_match_the_production_mix() {
         let mut mix = Mix::new(1);
         let n = 20_000;
         let mut counts = std::collections::HashMap::new();
@@ -263,14 +256,11 @@ mod tests {
             bytes += body.len();
         }
         let share = |k| counts.get(&k).copied().unwrap_or(0) as f64 / n as f64;
-        assert!((share(MixKind::Trade) - 0.60).abs() < 0.02, "{counts:?}");
-        assert!((share(MixKind::Depth) - 0.25).abs() < 0.02, "{counts:?}");
-        assert!((share(MixKind::Ticker) - 0.10).abs() < 0.015, "{counts:?}");
-        assert!((share(MixKind::Kline) - 0.04).abs() < 0.01, "{counts:?}");
-        assert!(
-            (share(MixKind::MarkPrice) - 0.01).abs() < 0.005,
-            "{counts:?}"
-        );
+        assert!((share(Kind::Trade) - 0.60).abs() < 0.02, "{counts:?}");
+        assert!((share(Kind::Depth) - 0.25).abs() < 0.02, "{counts:?}");
+        assert!((share(Kind::Ticker) - 0.10).abs() < 0.015, "{counts:?}");
+        assert!((share(Kind::Kline) - 0.04).abs() < 0.01, "{counts:?}");
+        assert!((share(Kind::MarkPrice) - 0.01).abs() < 0.005, "{counts:?}");
         let mean = bytes / n;
         assert!((500..=720).contains(&mean), "mean size {mean}");
     }

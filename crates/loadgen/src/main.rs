@@ -8,8 +8,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::Parser;
+use events::Kind;
 use futures::FutureExt as _;
-use loadgen::{Mix, MixKind};
+use loadgen::{DEPTH_LABEL_SYMBOL, Mix};
 use serde_json::json;
 
 /// Publishes market-data envelopes to NATS.
@@ -74,7 +75,7 @@ fn base36(mut n: u64) -> String {
 }
 
 impl Source {
-    fn next(&mut self) -> (Option<(MixKind, &'static str)>, Bytes) {
+    fn next(&mut self) -> (Option<(Kind, &'static str)>, Bytes) {
         match self {
             Source::Mix(mix) => {
                 let now = SystemTime::now()
@@ -103,89 +104,114 @@ impl Source {
     }
 }
 
-fn kind_name(k: MixKind) -> &'static str {
-    match k {
-        MixKind::Trade => "trade",
-        MixKind::Depth => "depth",
-        MixKind::Ticker => "ticker",
-        MixKind::Kline => "kline",
-        MixKind::MarkPrice => "markPrice",
+/// What was published, by kind and by the symbol the consumer will count it under.
+#[derive(Default)]
+struct Sent {
+    messages: u64,
+    bytes: u64,
+    by_kind: BTreeMap<&'static str, u64>,
+    by_symbol: BTreeMap<&'static str, u64>,
+}
+
+impl Sent {
+    fn record(&mut self, meta: Option<(Kind, &'static str)>, len: usize) {
+        self.messages += 1;
+        self.bytes += len as u64;
+        if let Some((kind, symbol)) = meta {
+            *self.by_kind.entry(kind.as_str()).or_default() += 1;
+            // Spot depth carries no symbol: the consumer sees the stream label's.
+            let seen = if kind == Kind::Depth {
+                DEPTH_LABEL_SYMBOL
+            } else {
+                symbol
+            };
+            *self.by_symbol.entry(seen).or_default() += 1;
+        }
+    }
+
+    /// The one JSON object printed at the end.
+    fn report(&self, seconds: f64) -> serde_json::Value {
+        json!({
+            "published": self.messages,
+            "bytes": self.bytes,
+            "seconds": seconds,
+            "rate": self.messages as f64 / seconds.max(1e-9),
+            "by_kind": self.by_kind,
+            "by_symbol": self.by_symbol,
+        })
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let mut source = match &args.file {
-        Some(path) => {
-            let text =
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            let mut lines: Vec<Bytes> = text
-                .split(|&b| b == b'\n')
-                .map(Bytes::copy_from_slice)
-                .collect();
-            if text.ends_with(b"\n") {
-                lines.pop();
-            }
-            if lines.is_empty() {
-                bail!("{} has no lines", path.display());
-            }
-            Source::File { lines, next: 0 }
-        }
-        None if args.distinct_symbols => Source::Distinct { next: 0 },
-        None => Source::Mix(Mix::new(args.seed)),
+/// The generated mix, the distinct-symbol trades, or the lines of `--file` (the trailing
+/// newline ends the last line; it does not start an empty one).
+fn open_source(args: &Args) -> anyhow::Result<Source> {
+    let Some(path) = &args.file else {
+        return Ok(if args.distinct_symbols {
+            Source::Distinct { next: 0 }
+        } else {
+            Source::Mix(Mix::new(args.seed))
+        });
     };
-    // A file is published once unless a count or a duration says otherwise.
-    let limit = match (&source, args.count, args.duration) {
+    let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut lines: Vec<Bytes> = text
+        .split(|&b| b == b'\n')
+        .map(Bytes::copy_from_slice)
+        .collect();
+    if text.ends_with(b"\n") {
+        lines.pop();
+    }
+    if lines.is_empty() {
+        bail!("{} has no lines", path.display());
+    }
+    Ok(Source::File { lines, next: 0 })
+}
+
+/// How many messages to publish: `--count`, else a file once unless a duration is given, else
+/// no limit.
+fn message_limit(source: &Source, args: &Args) -> Option<u64> {
+    match (source, args.count, args.duration) {
         (_, Some(count), _) => Some(count),
         (Source::File { lines, .. }, None, None) => Some(lines.len() as u64),
         _ => None,
-    };
-    let client = async_nats::ConnectOptions::new()
-        .name("dm-loadgen")
-        .connect(&args.nats_url)
-        .await
-        .context("connecting to NATS")?;
+    }
+}
+
+/// Publishes until the limit, the deadline or Ctrl-C. At a fixed rate it publishes in 10 ms
+/// slices, each catching up to the ideal count; at rate 0, in bursts of 1000.
+async fn publish(
+    client: &async_nats::Client,
+    args: &Args,
+    source: &mut Source,
+    limit: Option<u64>,
+    started: Instant,
+) -> anyhow::Result<Sent> {
     let deadline = args
         .duration
         .map(|s| Instant::now() + Duration::from_secs_f64(s));
-    let started = Instant::now();
-    let mut sent = 0u64;
-    let mut bytes = 0u64;
-    let mut by_kind: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut by_symbol: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut sent = Sent::default();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
-    // Fixed rate: publish in 10 ms slices, each slice catching up to the ideal count.
     let slice = Duration::from_millis(10);
     loop {
-        if limit.is_some_and(|l| sent >= l) || deadline.is_some_and(|d| Instant::now() >= d) {
+        if limit.is_some_and(|l| sent.messages >= l)
+            || deadline.is_some_and(|d| Instant::now() >= d)
+        {
             break;
         }
         let target = if args.rate == 0 {
-            sent + 1000
+            sent.messages + 1000
         } else {
             (started.elapsed().as_secs_f64() * args.rate as f64) as u64 + 1
         };
         let target = limit.map_or(target, |l| target.min(l));
-        while sent < target {
+        while sent.messages < target {
             let (meta, body) = source.next();
-            bytes += body.len() as u64;
+            let len = body.len();
             client
                 .publish(args.subject.clone(), body)
                 .await
                 .context("publishing")?;
-            sent += 1;
-            if let Some((kind, symbol)) = meta {
-                *by_kind.entry(kind_name(kind)).or_default() += 1;
-                // Spot depth carries no symbol: the consumer sees the stream label's.
-                let seen = if kind == MixKind::Depth {
-                    "BTCUSDT"
-                } else {
-                    symbol
-                };
-                *by_symbol.entry(seen).or_default() += 1;
-            }
+            sent.record(meta, len);
         }
         if args.rate != 0 {
             tokio::select! {
@@ -196,18 +222,22 @@ async fn main() -> anyhow::Result<()> {
             break;
         }
     }
+    Ok(sent)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut source = open_source(&args)?;
+    let limit = message_limit(&source, &args);
+    let client = async_nats::ConnectOptions::new()
+        .name("dm-loadgen")
+        .connect(&args.nats_url)
+        .await
+        .context("connecting to NATS")?;
+    let started = Instant::now();
+    let sent = publish(&client, &args, &mut source, limit, started).await?;
     client.flush().await.context("flushing")?;
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "{}",
-        json!({
-            "published": sent,
-            "bytes": bytes,
-            "seconds": secs,
-            "rate": sent as f64 / secs.max(1e-9),
-            "by_kind": by_kind,
-            "by_symbol": by_symbol,
-        })
-    );
+    println!("{}", sent.report(started.elapsed().as_secs_f64()));
     Ok(())
 }

@@ -1,6 +1,5 @@
 //! Shared setup of dm-api's integration tests: the seeded results (`seed`) and a raw HTTP/1.1
 //! client over a real socket that returns status, headers and body.
-#![allow(dead_code)]
 
 pub mod seed;
 

@@ -1,7 +1,10 @@
 //! A results database written by a real audit and a real analytics cycle over klines seeded in
 //! MariaDB with known faults, and dm-api serving it over a real socket. Shared by the
 //! integration tests and the `seeded` example that `make test-api` drives.
-#![allow(dead_code, clippy::missing_panics_doc)]
+#![allow(
+    dead_code,
+    reason = "the example uses only part of this, and the MariaDB handle is held only to be dropped"
+)]
 
 use std::time::Duration;
 

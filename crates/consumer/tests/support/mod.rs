@@ -1,5 +1,8 @@
 //! Test harness for dm-consumer: real processes, a real nats-server, HTTP over real sockets.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary includes this module and uses only part of it"
+)]
 
 use std::collections::HashMap;
 use std::net::TcpStream;
