@@ -32,8 +32,6 @@
 //! elector.shutdown().await?; // work has stopped: now release the Lease
 //! # Ok(()) }
 //! ```
-#![deny(missing_docs)]
-#![forbid(unsafe_code)]
 
 pub mod args;
 pub mod config;
