@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use runtime::config::parse_duration;
+
 use crate::config::{ConfigError, ElectionConfig, ElectionMode};
 use crate::identity::identity;
 
@@ -30,7 +32,8 @@ pub struct ElectionArgs {
     /// Fallback for the pod name when `POD_NAME` is unset.
     #[arg(long, env = "HOSTNAME", hide = true)]
     pub hostname: Option<String>,
-    /// How long a Lease stays valid after its last observed renew (whole seconds).
+    /// How long a Lease stays valid after its last observed renew (whole seconds). Durations
+    /// read as every other duration setting does: `90s`, `500ms`, `5m`, `1h` or bare seconds.
     #[arg(long, env = "LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
     pub lease_duration: Duration,
     /// The leader steps down when no renew succeeded for this long.
@@ -53,7 +56,7 @@ impl ElectionArgs {
     /// identity suffix, so call it once per process.
     ///
     /// # Errors
-    /// [`ConfigError`] naming the setting that broke a rule of `leader.md` §3.
+    /// [`ConfigError`] naming the setting that broke a rule of [`ElectionConfig::validate`].
     pub fn to_config(&self, default_lease_name: &str) -> Result<ElectionConfig, ConfigError> {
         let config = ElectionConfig {
             mode: self.mode,
@@ -71,24 +74,6 @@ impl ElectionArgs {
         };
         config.validate()?;
         Ok(config)
-    }
-}
-
-/// Parses `15s`, `600ms`, `2m` or a bare number of seconds.
-///
-/// # Errors
-/// A message naming the bad value, which clap shows with the flag or variable.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let bad = || format!("invalid duration {s:?}: expected e.g. \"15s\", \"600ms\" or \"2m\"");
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| bad())?;
-    match unit.trim() {
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "ms" => Ok(Duration::from_millis(n)),
-        "m" => n.checked_mul(60).map(Duration::from_secs).ok_or_else(bad),
-        _ => Err(bad()),
     }
 }
 
@@ -110,14 +95,59 @@ mod tests {
     }
 
     #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
-        assert_eq!(parse_duration("600ms"), Ok(Duration::from_millis(600)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        for bad in ["", "s", "1.5s", "10h", "-1s"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+    fn lease_settings_read_durations_as_every_other_duration_setting_does() {
+        let secs = Duration::from_secs;
+        for (text, expected) in [
+            ("1h", secs(3600)),
+            ("90s", secs(90)),
+            ("500ms", Duration::from_millis(500)),
+        ] {
+            let everywhere: runtime::config::Seconds = text.parse().expect(text);
+            assert_eq!(everywhere.0, expected, "{text}");
+            let args = parse(&[
+                "--lease-duration",
+                text,
+                "--lease-renew-deadline",
+                text,
+                "--lease-retry-period",
+                text,
+                "--lease-api-timeout",
+                text,
+            ])
+            .expect(text);
+            let read = [
+                args.lease_duration,
+                args.renew_deadline,
+                args.retry_period,
+                args.api_timeout.expect("given"),
+            ];
+            assert_eq!(read, [expected; 4], "{text}");
         }
+        let cfg = parse(&["--lease-duration", "1h"])
+            .expect("parses")
+            .to_config("x")
+            .expect("an hour is a valid lease duration");
+        assert_eq!(cfg.lease_duration, secs(3600));
+    }
+
+    #[test]
+    fn garbage_durations_are_a_bad_duration_naming_the_value() {
+        for bad in ["soon", "10 parsecs", "-1s", "1.5.2s", "5y"] {
+            let err = parse_duration(bad).expect_err(bad);
+            assert!(err.to_string().contains(&format!("`{bad}`")), "{err}");
+            let flag = format!("--lease-retry-period={bad}");
+            let refused = parse(&[&flag]).expect_err(bad);
+            assert!(refused.to_string().contains(&err.to_string()), "{refused}");
+        }
+    }
+
+    #[test]
+    fn lease_duration_keeps_its_whole_seconds_rule_after_parsing() {
+        let args = parse(&["--lease-duration", "15.5s"]).expect("parses");
+        assert!(matches!(
+            args.to_config("x"),
+            Err(ConfigError::LeaseDurationNotWholeSeconds { .. })
+        ));
     }
 
     #[test]

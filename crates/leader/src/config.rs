@@ -11,7 +11,8 @@ pub const DEFAULT_RENEW_DEADLINE: Duration = Duration::from_secs(10);
 /// client-go's `RetryPeriod` default.
 pub const DEFAULT_RETRY_PERIOD: Duration = Duration::from_secs(2);
 /// client-go's `JitterFactor`: followers wait up to this many RetryPeriods between attempts, so
-/// the renew deadline must exceed it (`leader.md` §3, §6.3).
+/// the renew deadline must exceed it for a leader to get at least one retry before it must step
+/// down.
 pub const JITTER_FACTOR: f64 = 1.2;
 
 /// Whether this process elects a leader through a Lease or simply assumes it leads.
@@ -55,7 +56,7 @@ impl FromStr for ElectionMode {
     }
 }
 
-/// Everything one elector needs (`leader.md` §3).
+/// Everything one elector needs (the settings are described in `docs/configuration.md`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ElectionConfig {
     /// Lease election or local mode.
@@ -110,8 +111,9 @@ impl ElectionConfig {
         self
     }
 
-    /// Checks `LeaseDuration > RenewDeadline > 1.2 × RetryPeriod > 0` and the other rules of
-    /// `leader.md` §3.
+    /// Checks `LeaseDuration > RenewDeadline > 1.2 × RetryPeriod > 0` (the margin that makes the
+    /// election safe, see `docs/leader-election.md`), a whole-second LeaseDuration, a valid Lease
+    /// name and a non-empty identity and namespace.
     ///
     /// # Errors
     /// The first rule broken, naming the setting and its environment variable.

@@ -20,8 +20,9 @@ use crate::metrics::{self, Transition};
 use crate::state::{AcquirePlan, Election, LeaseRecord, Reconciled};
 
 /// Renew PUTs per round: the first, plus one more when a re-read shows the Lease is still ours
-/// but our write did not land (`leader.md` §6.4 step 2). More would only spin against a server
-/// that keeps refusing; the next round comes one RetryPeriod later, still inside the deadline.
+/// but our write did not land (see `docs/leader-election.md`, "Ambiguous writes"). More would
+/// only spin against a server that keeps refusing; the next round comes one RetryPeriod later,
+/// still inside the deadline.
 const MAX_RENEW_PUTS_PER_ROUND: usize = 2;
 
 /// Starts an elector for `config`, building the election's own client from the environment
@@ -47,7 +48,7 @@ pub async fn start(config: ElectionConfig) -> Result<ElectorHandle, Error> {
 /// retries, timeouts set). In [`ElectionMode::Disabled`] the client is not used.
 ///
 /// # Errors
-/// [`Error::Config`] if the config breaks a rule of `leader.md` §3.
+/// [`Error::Config`] if the config breaks a rule of [`ElectionConfig::validate`].
 ///
 /// # Panics
 /// Outside a tokio runtime (it spawns the election task).
@@ -153,7 +154,8 @@ impl StepDown {
     }
 }
 
-/// The election task's state. The only owner of the state machine (`leader.md` §5).
+/// The election task's state. The only owner of the state machine, so no other task can change
+/// the election's view of who leads.
 struct Runner {
     config: ElectionConfig,
     api: LeaseApi,
@@ -192,7 +194,8 @@ impl Runner {
         self.finish().await
     }
 
-    /// One follower attempt (`leader.md` §6.2 steps 2–6). Returns the wait before the next.
+    /// One follower attempt: read the Lease, then create it, take it over or keep following, as
+    /// the state machine decides. Returns the wait before the next.
     async fn acquire_round(&mut self) -> Duration {
         let timeout = self.config.api_timeout;
         let read = match self.api.get(timeout).await {
@@ -248,7 +251,8 @@ impl Runner {
         }
     }
 
-    /// One leader attempt (`leader.md` §6.3, §6.4). Returns the wait before the next.
+    /// One leader attempt: renew, re-read after a failure to learn whether it committed, and step
+    /// down once the renew deadline has passed. Returns the wait before the next.
     async fn renew_round(&mut self) -> Duration {
         for _ in 0..MAX_RENEW_PUTS_PER_ROUND {
             let Some(timeout) = self.call_timeout() else {
@@ -286,8 +290,9 @@ impl Runner {
         self.config.retry_period
     }
 
-    /// The re-read after a failed or refused renew of `attempted` (`leader.md` §6.4). `None`
-    /// if the read failed too, or the deadline passed (the caller's next round handles it).
+    /// The re-read after a failed or refused renew of `attempted`: the write may have committed
+    /// although its answer was lost, and only the stored Lease tells. `None` if the read failed
+    /// too, or the deadline passed (the caller's next round handles it).
     async fn reread(&mut self, attempted: &LeaseRecord, sent: Instant) -> Option<Reconciled> {
         let timeout = self.call_timeout()?;
         let read = match self.api.get(timeout).await {
@@ -316,7 +321,8 @@ impl Runner {
         (!left.is_zero()).then(|| left.min(self.config.api_timeout))
     }
 
-    /// RetryPeriod × (1 + j), j uniform in [0, 0.2] (`leader.md` §6.3 deviation from client-go).
+    /// RetryPeriod × (1 + j), j uniform in [0, 0.2]. client-go waits up to 2.2 RetryPeriods; the
+    /// smaller jitter gives faster failover and a tighter bound for the renew deadline rule.
     fn follower_wait(&self) -> Duration {
         let jitter = rand::random_range(0.0..=(JITTER_FACTOR - 1.0));
         self.config.retry_period.mul_f64(1.0 + jitter)
@@ -348,7 +354,8 @@ impl Runner {
         self.health.set(Some(sent));
     }
 
-    /// Ends the term: token first, then the published state (`leader.md` §6.3).
+    /// Ends the term: token first, then the published state, so whoever sees the state leave
+    /// `Leading` knows the term's token is already cancelled.
     fn step_down(&mut self, why: StepDown, next: LeaderState) {
         let term = self.election.step_down();
         if let Some(token) = self.token.take() {
@@ -407,7 +414,8 @@ impl Runner {
         self.publish(LeaderState::Unknown);
     }
 
-    /// Stops leading and releases the Lease if we still hold it (`leader.md` §6.6).
+    /// Stops leading and releases the Lease if we still hold it, so a follower takes over at its
+    /// next attempt instead of after a full LeaseDuration.
     async fn finish(mut self) -> Result<(), Error> {
         let term = self.election.term();
         self.step_down(StepDown::Shutdown, LeaderState::Unknown);

@@ -4,10 +4,11 @@ use crate::config::ConfigError;
 use crate::lease_api::ApiError;
 
 /// Why an elector could not start or stop cleanly. A lost Lease is not an error: it is a state
-/// change (`operations.md` §7: losing leadership must not kill the process).
+/// change: losing leadership never ends the process, which follows and may lead again.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The configuration broke a rule of `leader.md` §3.
+    /// The configuration broke a rule of
+    /// [`ElectionConfig::validate`](crate::ElectionConfig::validate).
     #[error("invalid leader election config: {0}")]
     Config(#[from] ConfigError),
     /// No Kubernetes client config could be found (in-cluster or kubeconfig).

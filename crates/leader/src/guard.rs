@@ -10,7 +10,8 @@ use crate::handle::LeaderState;
 /// One term of leadership, handed to guarded work.
 #[derive(Clone, Debug)]
 pub struct Leadership {
-    /// The term (the Lease's `leaseTransitions`). Stamp every result with it (`leader.md` §9).
+    /// The term (the Lease's `leaseTransitions`). Stamp every result with it, so the sink can
+    /// refuse a write from an older term (see `docs/fencing.md`).
     pub term: i64,
     /// Cancelled when the term ends. Check it between batches and `select!` long I/O against
     /// `token.cancelled()`.
@@ -23,12 +24,13 @@ pub struct Leadership {
 /// - `work(leadership)` starts when the state becomes `Leading`. When the term's token is
 ///   cancelled (deadline missed, Lease lost, elector shutting down) the work future is
 ///   **dropped at once**, which is no later than the renew deadline and so before any other
-///   replica may take over (`leader.md` §6.3). The token is also passed in, for work that hands
-///   parts of itself to other tasks.
+///   replica may take over (LeaseDuration > RenewDeadline). The token is also passed in, for
+///   work that hands parts of itself to other tasks.
 /// - If `work` returns while the term is still running, it is not restarted until the next
 ///   term: a scheduler's work is normally a loop that only ends when cancelled.
 /// - When this returns, the work has stopped, so the caller may then call
-///   [`crate::ElectorHandle::shutdown`] to release the Lease (`leader.md` §6.6).
+///   [`crate::ElectorHandle::shutdown`] to release the Lease: releasing while the work still
+///   runs would let a follower start a second worker.
 ///
 /// Work must yield (await) regularly to be dropped promptly; move CPU-heavy steps to
 /// `spawn_blocking` and check the token around them.

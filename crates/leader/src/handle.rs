@@ -30,7 +30,7 @@ pub enum LeaderState {
     /// We hold the Lease.
     Leading {
         /// The term: the Lease's `leaseTransitions` when we acquired it. Stamp writes with it so
-        /// the sink can reject an older term (`leader.md` §9).
+        /// the sink can reject an older term (see `docs/fencing.md`).
         term: i64,
         /// Cancelled when this term ends, *before* the state leaves `Leading`. The source of
         /// truth for "may I still work" (a `watch` receiver can miss states).
@@ -174,7 +174,7 @@ impl ElectorHandle {
 
     /// Stops the election: ends the current term (its token is cancelled) and, if configured
     /// and our latest observation says we still hold the Lease, releases it so a follower takes
-    /// over at its next attempt (`leader.md` §6.6).
+    /// over at its next attempt instead of after a full LeaseDuration.
     ///
     /// Call it only **after** the guarded work has stopped; releasing earlier lets two
     /// processes work at once.

@@ -4,7 +4,8 @@
 /// the restarts of one pod).
 const SUFFIX_LEN: usize = 8;
 
-/// Builds `<pod name>_<random suffix>` (`leader.md` §10).
+/// Builds `<pod name>_<random suffix>`: unique per process start, so a restarted container is a
+/// new holder and never silently continues the old process's term.
 ///
 /// The pod name comes from `POD_NAME` (downward API), else `HOSTNAME`; if neither is set, the
 /// identity is the suffix alone, which is still unique. A restarted container in the same pod

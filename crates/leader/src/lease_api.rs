@@ -164,7 +164,7 @@ impl Op {
     }
 }
 
-/// Prepares a kube config for the election's own client (`leader.md` §7): no automatic retries
+/// Prepares a kube config for the election's own client: no automatic retries
 /// (they resend committed PUTs and block past the renew deadline), and every socket wait bounded
 /// by `api_timeout`. Use it for the election only; the application keeps its own client.
 ///
@@ -279,7 +279,7 @@ fn from_spec(spec: LeaseSpec) -> LeaseRecord {
 }
 
 /// `strategy` and `preferredHolder` stay unset: they belong to Coordinated Leader Election,
-/// which we do not use (`leader.md` §4).
+/// which we do not use.
 fn to_spec(record: &LeaseRecord) -> LeaseSpec {
     LeaseSpec {
         holder_identity: record.holder.clone(),

@@ -4,7 +4,8 @@
 //! `coordination.k8s.io/v1` Lease, renews it every RetryPeriod, and stops working (its term's
 //! [`CancellationToken`](tokio_util::sync::CancellationToken) is cancelled) when no renew
 //! succeeded within RenewDeadline — before any other replica may take over at LeaseDuration.
-//! The normative design is `leader.md`; the crate README explains timings, settings and RBAC.
+//! Why this is safe is explained in `docs/leader-election.md`; the crate README covers timings,
+//! settings and RBAC.
 //!
 //! # Layout
 //! - [`config`]: [`ElectionConfig`], client-go defaults, validation ([`ConfigError`]).
@@ -32,8 +33,6 @@
 //! elector.shutdown().await?; // work has stopped: now release the Lease
 //! # Ok(()) }
 //! ```
-#![deny(missing_docs)]
-#![forbid(unsafe_code)]
 
 pub mod args;
 pub mod config;

@@ -1,4 +1,5 @@
-//! Every metric the election emits, named and described in one place (`leader.md` §11).
+//! Every metric the election emits, named and described in one place (listed for operators in
+//! `docs/metrics.md`).
 //!
 //! | Name | Type | Labels | Meaning |
 //! |---|---|---|---|

@@ -1,15 +1,15 @@
 //! The election's decision logic: an observed Lease plus `now` in, the next write or verdict out.
 //!
-//! Pure: no I/O, no clock, no handles. The caller passes the monotonic `now` (used for expiry,
-//! `leader.md` §6.1) and the wall-clock `wall` (only written into `acquireTime`/`renewTime` for
-//! humans; never read back for decisions).
+//! Pure: no I/O, no clock, no handles. The caller passes the monotonic `now` (the only clock
+//! expiry is judged by, so clock offsets between nodes do not matter) and the wall-clock `wall`
+//! (only written into `acquireTime`/`renewTime` for humans; never read back for decisions).
 
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 use tokio::time::Instant;
 
-/// The fields of a Lease's `spec` the election reads and writes (`leader.md` §4).
+/// The fields of a Lease's `spec` the election reads and writes; `leaseTransitions` is the term.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct LeaseRecord {
     /// `holderIdentity`; `None` and `Some("")` both mean "nobody holds it".
@@ -46,7 +46,7 @@ pub(crate) struct Observed {
     pub at: Instant,
 }
 
-/// What the acquire step wants the I/O layer to do next (`leader.md` §6.2).
+/// What the acquire step wants the I/O layer to do next.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum AcquirePlan {
     /// The Lease does not exist: POST this record.
@@ -60,7 +60,7 @@ pub(crate) enum AcquirePlan {
     Follow { holder: String },
 }
 
-/// The verdict on a re-read after an ambiguous or refused renew (`leader.md` §6.4).
+/// The verdict on a re-read after an ambiguous or refused renew: did our write commit?
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Reconciled {
     /// Our PUT committed after all: counted as a renew as of the time it was sent.
@@ -75,7 +75,8 @@ pub(crate) enum Reconciled {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Term {
     term: i64,
-    /// When the last successful acquire/renew was *sent* (`leader.md` §6.3).
+    /// When the last successful acquire/renew was *sent*: the renew deadline counts from here,
+    /// which is before any other candidate can have observed it.
     last_renew: Instant,
 }
 
@@ -124,7 +125,7 @@ impl Election {
 
     /// Records the result of a read: `None` means the Lease does not exist.
     ///
-    /// The observation time only moves when the content changes (`leader.md` §6.1): an unchanged
+    /// The observation time only moves when the content changes: an unchanged
     /// record keeps the instant we first saw it, so a dead holder's Lease expires LD after that.
     pub fn observe(&mut self, read: Option<(LeaseRecord, String)>, now: Instant) {
         self.observed = match read {
@@ -143,7 +144,8 @@ impl Election {
         };
     }
 
-    /// Decides the acquire step from the last observation (`leader.md` §6.2 steps 3–6).
+    /// Decides the acquire step from the last observation: create a missing Lease, take over a
+    /// released or expired one, otherwise follow.
     pub fn plan_acquire(&self, now: Instant, wall: Timestamp) -> AcquirePlan {
         let wall = truncate_to_micros(wall);
         let Some(observed) = &self.observed else {
@@ -178,7 +180,7 @@ impl Election {
     }
 
     /// The record and precondition for a release, if our latest observation says we hold the
-    /// Lease (`leader.md` §6.6). `None` means: send nothing.
+    /// Lease. `None` means: send nothing.
     pub fn plan_release(&self, wall: Timestamp) -> Option<(LeaseRecord, String)> {
         let observed = self.observed.as_ref()?;
         if observed.record.holder() != Some(self.identity.as_str()) {
@@ -198,7 +200,7 @@ impl Election {
     /// Our write (create, acquire or renew) succeeded; `written` is what the server returned and
     /// `sent` is when the request went out. Returns the term we now lead under.
     ///
-    /// Leadership starts only here, on a 2xx (`leader.md` §6.2).
+    /// Leadership starts only here, on a 2xx, never on intent.
     pub fn wrote(&mut self, written: LeaseRecord, resource_version: String, sent: Instant) -> i64 {
         let term = written.term();
         self.observed = Some(Observed {
@@ -214,7 +216,7 @@ impl Election {
     }
 
     /// Judges a re-read made after a renew PUT of `attempted` (sent at `sent`) failed or was
-    /// refused (`leader.md` §6.4). Only meaningful while leading.
+    /// refused. Only meaningful while leading.
     pub fn reconcile(
         &mut self,
         read: Option<(LeaseRecord, String)>,
@@ -284,7 +286,7 @@ impl Election {
     }
 
     /// How long another holder's record stays valid after we observed it. The record's own
-    /// duration wins (`leader.md` §6.1); a missing or non-positive one falls back to ours rather
+    /// duration wins (the holder chose it); a missing or non-positive one falls back to ours rather
     /// than to zero, so a malformed record never looks expired early.
     fn record_duration(&self, record: &LeaseRecord) -> Duration {
         match record.lease_duration_seconds {
@@ -300,7 +302,7 @@ impl Election {
 }
 
 /// Drops sub-microsecond digits, so that a time we write compares equal after it is read back
-/// from the wire's six fractional digits (`leader.md` §4, §6.4).
+/// from the wire's six fractional digits (the re-read after a renew compares `renewTime`).
 pub(crate) fn truncate_to_micros(ts: Timestamp) -> Timestamp {
     Timestamp::from_microsecond(ts.as_microsecond()).unwrap_or(ts)
 }

@@ -1232,49 +1232,7 @@ async fn real_chart_role_lets_the_elector_use_its_own_lease_and_denies_the_rest(
             .as_deref()
             .unwrap_or_default()
     );
-    let denied = |status: kube::core::Status, verb: &str| {
-        assert_eq!(status.code, 403, "{verb}: {status:?}");
-        assert!(
-            status.message.contains(&format!(
-                "User \"{user}\" cannot {verb} resource \"leases\""
-            )),
-            "{}",
-            status.message
-        );
-    };
-    denied(
-        status_of(api.get("someone-elses").await, "get other"),
-        "get",
-    );
-    denied(
-        status_of(api.list(&ListParams::default()).await, "list"),
-        "list",
-    );
-    denied(
-        status_of(
-            api.delete(&own, &DeleteParams::default()).await,
-            "delete own",
-        ),
-        "delete",
-    );
-    let patch = kube::api::Patch::Merge(label_patch());
-    denied(
-        status_of(
-            api.patch(&own, &kube::api::PatchParams::default(), &patch)
-                .await,
-            "patch own",
-        ),
-        "patch",
-    );
-    let mut current = api.get(&own).await.expect("get own");
-    current.metadata.name = Some("someone-elses".into());
-    current.metadata.resource_version = None;
-    let status = status_of(
-        api.replace("someone-elses", &PostParams::default(), &current)
-            .await,
-        "update other",
-    );
-    denied(status, "update");
+    assert_every_other_lease_and_verb_is_denied(&api, &own, &user).await;
 
     let stray = Candidate::start_with(
         cluster.client_with_token(&token, "b"),
@@ -1295,6 +1253,54 @@ async fn real_chart_role_lets_the_elector_use_its_own_lease_and_denies_the_rest(
         .and_then(|l| l.spec)
         .expect("kept");
     assert_eq!(holder(&released), "");
+}
+
+/// With the chart's Role, `user` may not get another Lease, list, delete or patch its own, or
+/// update another: each is a 403 naming the user and the verb.
+async fn assert_every_other_lease_and_verb_is_denied(api: &Api<Lease>, own: &str, user: &str) {
+    let denied = |status: kube::core::Status, verb: &str| {
+        assert_eq!(status.code, 403, "{verb}: {status:?}");
+        assert!(
+            status.message.contains(&format!(
+                "User \"{user}\" cannot {verb} resource \"leases\""
+            )),
+            "{}",
+            status.message
+        );
+    };
+    denied(
+        status_of(api.get("someone-elses").await, "get other"),
+        "get",
+    );
+    denied(
+        status_of(api.list(&ListParams::default()).await, "list"),
+        "list",
+    );
+    denied(
+        status_of(
+            api.delete(own, &DeleteParams::default()).await,
+            "delete own",
+        ),
+        "delete",
+    );
+    let patch = kube::api::Patch::Merge(label_patch());
+    denied(
+        status_of(
+            api.patch(own, &kube::api::PatchParams::default(), &patch)
+                .await,
+            "patch own",
+        ),
+        "patch",
+    );
+    let mut current = api.get(own).await.expect("get own");
+    current.metadata.name = Some("someone-elses".into());
+    current.metadata.resource_version = None;
+    let status = status_of(
+        api.replace("someone-elses", &PostParams::default(), &current)
+            .await,
+        "update other",
+    );
+    denied(status, "update");
 }
 
 /// A merge patch that adds a label.

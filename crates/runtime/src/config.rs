@@ -1,8 +1,8 @@
 //! Argument groups shared by every binary, the value types their flags parse into, and the
 //! error a setting that breaks a rule is reported with.
 //!
-//! Every field reads an environment variable (the spec's names) and a `--flag`; a bad value is
-//! reported by clap with the variable's name before anything connects.
+//! Every field reads an environment variable (the names the deployment sets) and a `--flag`; a
+//! bad value is reported by clap with the variable's name before anything connects.
 
 use std::fmt;
 use std::str::FromStr;
@@ -47,37 +47,45 @@ pub enum LogFormat {
     Text,
 }
 
-/// A duration written as `300`, `300s`, `500ms`, `5m`, `1h` or `1d`. A bare number is seconds, as in
-/// the current service's variables (`AUDIT_INTERVAL=300`).
+/// A duration setting, parsed by [`parse_duration`]. Every duration variable of every binary
+/// reads this way, so `1h` means the same in `AUDIT_INTERVAL` and `LEASE_DURATION`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Seconds(pub Duration);
 
-/// A value that does not read as a [`Seconds`].
+/// A value that does not read as a duration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not a duration (use e.g. 60, 60s, 500ms, 5m, 1h, 1d)")]
 pub struct BadDuration(String);
+
+/// Parses `300`, `300s`, `500ms`, `5m`, `1h`, `1d` or a decimal such as `1.5s`. A bare number is
+/// seconds, as in the deployment's variables (`AUDIT_INTERVAL=300`).
+///
+/// # Errors
+/// [`BadDuration`] naming the value: no number, a negative one, an unknown unit, or a
+/// duration too large to represent.
+pub fn parse_duration(s: &str) -> Result<Duration, BadDuration> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num.parse().map_err(|_| BadDuration(s.to_owned()))?;
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "ms" => 0.001,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        _ => return Err(BadDuration(s.to_owned())),
+    };
+    Duration::try_from_secs_f64(value * scale).map_err(|_| BadDuration(s.to_owned()))
+}
 
 impl FromStr for Seconds {
     type Err = BadDuration;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let t = s.trim();
-        let split = t
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(t.len());
-        let (num, unit) = t.split_at(split);
-        let value: f64 = num.parse().map_err(|_| BadDuration(s.to_owned()))?;
-        let scale = match unit {
-            "" | "s" => 1.0,
-            "ms" => 0.001,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "d" => 86_400.0,
-            _ => return Err(BadDuration(s.to_owned())),
-        };
-        Duration::try_from_secs_f64(value * scale)
-            .map(Seconds)
-            .map_err(|_| BadDuration(s.to_owned()))
+        parse_duration(s).map(Seconds)
     }
 }
 
@@ -87,8 +95,8 @@ impl fmt::Display for Seconds {
     }
 }
 
-/// A boolean as the current service reads it (`operations.md` §1): true only when the
-/// lower-cased value is `true`; `false` also accepts `0`/`no`/`off` so typos are not silent.
+/// A boolean setting, in any case: `true`/`1`/`yes`/`on` or `false`/`0`/`no`/`off` (or empty);
+/// anything else is an error, so a typo is never silently read as false.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flag(pub bool);
 

@@ -6,7 +6,7 @@ use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandl
 use tokio_util::sync::CancellationToken;
 
 /// How often histogram samples are drained into their buckets. Without upkeep the recorder
-/// keeps every raw sample and memory grows (`stack.md` §7.2).
+/// keeps every raw sample and memory grows without bound.
 pub const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// Installs the global recorder and starts its upkeep task, which ends with `shutdown`.

@@ -13,8 +13,6 @@
 //! - [`metrics`]: cycle outcomes, durations, leader status and last success, by the binary's names.
 //! - [`service`]: [`run`], the leader-gated loop, and the [`Job`] trait.
 //! - `probe`: the readiness probe loop.
-#![deny(missing_docs)]
-#![forbid(unsafe_code)]
 
 pub mod backoff;
 pub mod config;

@@ -55,7 +55,8 @@ pub struct Service {
     pub component: &'static str,
     /// The work, in failure logs: "`{noun}` cycle failed …", "`{noun}` cycles recovered".
     pub noun: &'static str,
-    /// The default Lease name (`operations.md` §7).
+    /// The Lease this binary's replicas elect through unless `LEASE_NAME` names another; one per
+    /// binary, so the auditor and analytics each have exactly one leader.
     pub lease: &'static str,
     /// The variable that disables the work (`ENABLE_AUDITOR`).
     pub enable_var: &'static str,
@@ -200,100 +201,138 @@ pub async fn run<J: Job>(
     job: J,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
-    let handle = runtime::metrics::install(shutdown.clone())?;
-    (service.describe)();
-    service.metrics.describe(service.noun);
-    service.metrics.zero();
-    leader::metrics::describe();
-    let probe_every = config.service.probe_interval.0;
-    let shutdown_grace = config.service.shutdown_grace.0;
-    let health = Health::new(
-        service.name,
-        Some(probe_every * 6 + Duration::from_secs(30)),
-    );
-    let tracker = TaskTracker::new();
-
-    let listener = runtime::admin::bind(&config.admin)
-        .await
-        .map_err(RunError::Bind)?;
-    let router = runtime::admin::router(runtime::admin::AdminState {
-        health: health.clone(),
-        metrics: handle,
-        extra: None,
-        service: service.name,
-    });
-    tracker.spawn(runtime::admin::serve(listener, router, shutdown.clone()));
-
-    let db_timeout = config.store.db_timeout.0;
-    let options = MysqlUri::parse(config.store.mysql_uri.expose())?.to_options();
-    let source = KlineSource::connect_lazy(options, db_timeout);
-    let sink =
-        MongoSink::connect(config.store.mongodb_url.expose(), service.name, db_timeout).await?;
+    let admin = Admin::start(service, &config, &shutdown).await?;
+    let stores = connect(service, &config.store).await?;
     job.log_starting(&Starting {
         mysql: &config.store.mysql_uri,
         mongodb: &config.store.mongodb_url,
-        database: sink.database_name(),
+        database: stores.sink.database_name(),
         interval: config.interval,
     });
-
     if !config.enabled {
-        warn!(
-            "{} is false: serving health and metrics only",
-            service.enable_var
-        );
-        health.set(
-            service.component,
-            true,
-            format!("disabled by {}", service.enable_var),
-        );
-        tracker.spawn(probe_loop(
-            source.clone(),
-            sink.clone(),
-            health.clone(),
-            None,
-            probe_every,
-            shutdown.clone(),
-        ));
-        shutdown.cancelled().await;
-        health.begin_shutdown();
-        tracker.close();
-        let _ = tokio::time::timeout(shutdown_grace, tracker.wait()).await;
+        serve_disabled(service, &admin, stores, &config, &shutdown).await;
         return Ok(());
     }
 
     let election_view = Arc::new(std::sync::Mutex::new(None));
-    tracker.spawn(probe_loop(
-        source.clone(),
-        sink.clone(),
-        health.clone(),
+    admin.tracker.spawn(probe_loop(
+        stores.source.clone(),
+        stores.sink.clone(),
+        admin.health.clone(),
         Some(election_view.clone()),
-        probe_every,
+        config.service.probe_interval.0,
         shutdown.clone(),
     ));
-    let ctx = Arc::new(Ctx {
-        service,
-        interval: config.interval,
-        retry_min: config.retry_min,
-        stores: Stores {
-            source: source.clone(),
-            sink,
-        },
-        state: Arc::new(Mutex::new(LoopState {
-            job,
-            failures: 0,
-            throttle: Throttle::new(config.interval),
-        })),
-        step_down: tokio::sync::Notify::new(),
-        drain: shutdown_grace,
-    });
+    let source = stores.source.clone();
+    let ctx = Arc::new(Ctx::new(service, &config, stores, job));
     let result = elect_and_work(&ctx, &config.election, &election_view, &shutdown).await;
 
-    health.begin_shutdown();
-    tracker.close();
-    let _ = tokio::time::timeout(shutdown_grace, tracker.wait()).await;
+    admin.stop(config.service.shutdown_grace.0).await;
     source.close().await;
     info!("{} stopped", service.name);
     result
+}
+
+/// The admin server and the probes: health and metrics, served whether or not this replica
+/// leads.
+struct Admin {
+    health: Health,
+    tracker: TaskTracker,
+}
+
+impl Admin {
+    /// Installs the metrics recorder, describes every metric and starts the admin server.
+    async fn start(
+        service: &'static Service,
+        config: &RunConfig,
+        shutdown: &CancellationToken,
+    ) -> Result<Self, RunError> {
+        let handle = runtime::metrics::install(shutdown.clone())?;
+        (service.describe)();
+        service.metrics.describe(service.noun);
+        service.metrics.zero();
+        leader::metrics::describe();
+        let probe_every = config.service.probe_interval.0;
+        let health = Health::new(
+            service.name,
+            Some(probe_every * 6 + Duration::from_secs(30)),
+        );
+        let tracker = TaskTracker::new();
+        let listener = runtime::admin::bind(&config.admin)
+            .await
+            .map_err(RunError::Bind)?;
+        let router = runtime::admin::router(runtime::admin::AdminState {
+            health: health.clone(),
+            metrics: handle,
+            extra: None,
+            service: service.name,
+        });
+        tracker.spawn(runtime::admin::serve(listener, router, shutdown.clone()));
+        Ok(Self { health, tracker })
+    }
+
+    /// Fails readiness, then waits up to `grace` for the admin server and the probes to end.
+    async fn stop(&self, grace: Duration) {
+        self.health.begin_shutdown();
+        self.tracker.close();
+        let _ = tokio::time::timeout(grace, self.tracker.wait()).await;
+    }
+}
+
+/// The MySQL source (connected lazily) and the Mongo sink.
+async fn connect(service: &Service, config: &StoreArgs) -> Result<Stores, RunError> {
+    let db_timeout = config.db_timeout.0;
+    let options = MysqlUri::parse(config.mysql_uri.expose())?.to_options();
+    let source = KlineSource::connect_lazy(options, db_timeout);
+    let sink = MongoSink::connect(config.mongodb_url.expose(), service.name, db_timeout).await?;
+    Ok(Stores { source, sink })
+}
+
+/// With the work disabled: report so in readiness, probe the databases, and wait for shutdown.
+async fn serve_disabled(
+    service: &Service,
+    admin: &Admin,
+    stores: Stores,
+    config: &RunConfig,
+    shutdown: &CancellationToken,
+) {
+    warn!(
+        "{} is false: serving health and metrics only",
+        service.enable_var
+    );
+    admin.health.set(
+        service.component,
+        true,
+        format!("disabled by {}", service.enable_var),
+    );
+    admin.tracker.spawn(probe_loop(
+        stores.source,
+        stores.sink,
+        admin.health.clone(),
+        None,
+        config.service.probe_interval.0,
+        shutdown.clone(),
+    ));
+    shutdown.cancelled().await;
+    admin.stop(config.service.shutdown_grace.0).await;
+}
+
+impl<J> Ctx<J> {
+    fn new(service: &'static Service, config: &RunConfig, stores: Stores, job: J) -> Self {
+        Self {
+            service,
+            interval: config.interval,
+            retry_min: config.retry_min,
+            stores,
+            state: Arc::new(Mutex::new(LoopState {
+                job,
+                failures: 0,
+                throttle: Throttle::new(config.interval),
+            })),
+            step_down: tokio::sync::Notify::new(),
+            drain: config.service.shutdown_grace.0,
+        }
+    }
 }
 
 /// Stands for election and works while leading, until `shutdown`. A fenced term steps down:

@@ -1,4 +1,5 @@
-//! An in-process fake of the Kubernetes API server's Lease routes (`leader.md` §12.2).
+//! An in-process fake of the Kubernetes API server's Lease routes, for election tests that need
+//! faults a real server cannot be made to produce on demand.
 //!
 //! It speaks the real REST protocol (routes, `Status` error bodies, `resourceVersion` and UID
 //! preconditions, create-on-update, bearer tokens and RBAC rules, namespaces, `MicroTime`
@@ -8,21 +9,15 @@
 //! the `x-elector` header a test adds to each client; requests without it, e.g. from a spawned
 //! binary configured by [`FakeApi::write_kubeconfig`], only see the everyone-knobs).
 
-#![allow(
-    clippy::result_large_err,
-    reason = "a refused request's error is the HTTP response itself; test-only, never hot"
-)]
-
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hyper_util::rt::TokioIo;
@@ -30,13 +25,15 @@ use hyper_util::service::TowerToHyperService;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::PolicyRule;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::rules::{self, GROUP, User};
+use super::rules::{self, User};
+use super::status::{
+    bad_request, json_response, namespace_details, namespace_not_found, status, status_response,
+};
+use super::store::{Answer, Refusal, Store};
 
 /// What a partitioned elector experiences.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,66 +95,10 @@ pub struct Entry {
     pub committed: Option<LeaseSpec>,
 }
 
-#[derive(Default)]
-struct Store {
-    leases: HashMap<(String, String), Lease>,
-    namespaces: HashSet<String>,
-    /// Bearer token → user. A request without a known token gets 401.
-    users: HashMap<String, User>,
-}
-
-impl Store {
-    /// What a create (by POST or by PUT) must pass: the namespace exists, the spec is valid.
-    fn admit(
-        &self,
-        ns: &str,
-        name: &str,
-        lease: &Lease,
-    ) -> Result<(), (u16, Option<LeaseSpec>, Response)> {
-        if !self.namespaces.contains(ns) {
-            return Err((404, None, namespace_not_found(ns)));
-        }
-        invalid(name, lease).map_or(Ok(()), Err)
-    }
-}
-
-/// The 422 for a spec the server's validation rejects, if it does.
-fn invalid(name: &str, lease: &Lease) -> Option<(u16, Option<LeaseSpec>, Response)> {
-    let errors = rules::spec_errors(lease.spec.as_ref());
-    if errors.is_empty() {
-        return None;
-    }
-    let causes: Vec<serde_json::Value> = errors
-        .iter()
-        .map(|(field, value, why)| {
-            serde_json::json!({
-                "reason": "FieldValueInvalid",
-                "message": format!("Invalid value: {value}: {why}"),
-                "field": field,
-            })
-        })
-        .collect();
-    let details =
-        serde_json::json!({"name": name, "group": GROUP, "kind": "Lease", "causes": causes});
-    let msg = rules::invalid_message(name, &errors);
-    Some((422, None, status(422, "Invalid", &msg, Some(details), None)))
-}
-
-/// Parses a Lease body as the server does: `MicroTime`s need six fractional digits.
-fn decode(body: &[u8]) -> Result<Lease, Response> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| bad_request(&e.to_string()))?;
-    if let Some(msg) = rules::micro_time_error(&value) {
-        return Err(bad_request(&msg));
-    }
-    serde_json::from_value(value).map_err(|e| bad_request(&e.to_string()))
-}
-
 struct Shared {
     store: Mutex<Store>,
     faults: Mutex<Faults>,
     log: Mutex<Vec<Entry>>,
-    next_rv: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -190,7 +131,11 @@ impl FakeApi {
     /// If no local port can be bound, or outside a tokio runtime (it spawns the accept loop).
     pub async fn start() -> Self {
         let admin_token = format!("admin-{}", uuid::Uuid::new_v4().simple());
-        let mut store = Store::default();
+        let mut store = Store {
+            // Opaque and not small: clients must not assume anything about it.
+            next_rv: rand::random_range(100_000..10_000_000),
+            ..Store::default()
+        };
         store.namespaces.insert("default".to_owned());
         store.users.insert(
             admin_token.clone(),
@@ -203,8 +148,6 @@ impl FakeApi {
             store: Mutex::new(store),
             faults: Mutex::new(Faults::default()),
             log: Mutex::new(Vec::new()),
-            // Opaque and not small: clients must not assume anything about it.
-            next_rv: AtomicU64::new(rand::random_range(100_000..10_000_000)),
         });
         let router = Router::new()
             .route(
@@ -274,7 +217,8 @@ impl FakeApi {
     ///
     /// kube's `Config::infer()` (what [`crate::start`] uses) reads it when `KUBECONFIG` names
     /// it. A kubeconfig-based config also takes `HTTPS_PROXY`/`https_proxy` from the
-    /// environment (`leader.md` §7 pitfall 7), so start such a process without them.
+    /// environment and would send the requests through that proxy instead of to the fake, so
+    /// start such a process without them.
     pub fn kubeconfig(&self, namespace: &str) -> String {
         self.create_namespace(namespace);
         format!(
@@ -463,8 +407,8 @@ async fn post_lease(
 }
 
 async fn post_namespace(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err((_, r)) = s.authenticate_admin(&headers) {
-        return r;
+    if let Err(refusal) = s.authenticate_admin(&headers) {
+        return refusal.into_response();
     }
     let Some(name) = serde_json::from_slice::<Namespace>(&body)
         .ok()
@@ -491,8 +435,8 @@ async fn get_namespace(
     Path(ns): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err((_, r)) = s.authenticate_admin(&headers) {
-        return r;
+    if let Err(refusal) = s.authenticate_admin(&headers) {
+        return refusal.into_response();
     }
     if lock(&s.store).namespaces.contains(&ns) {
         json_response(200, &namespace(&ns))
@@ -506,7 +450,16 @@ fn namespace(name: &str) -> Namespace {
     ns.metadata.name = Some(name.to_owned());
     ns
 }
+/// The fault knobs that apply to one request, read (and counted down) once when it arrives.
+struct Knobs {
+    partition: Option<Partition>,
+    latency: Option<Duration>,
+    throttle: Option<(u16, u32)>,
+    drop_now: bool,
+    commit_504: bool,
+}
 
+/// Serves one Lease request: faults first, then authentication and RBAC, then the store.
 async fn handle(
     s: &Shared,
     kill: &ConnKill,
@@ -520,69 +473,37 @@ async fn handle(
         .get("x-elector")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let e = elector.as_deref();
-
-    let (partition, latency, throttle, drop_now, commit_504) = {
-        let mut f = lock(&s.faults);
-        let partition = e.and_then(|e| f.partition.get(e).copied());
-        let latency = Faults::get(&f.latency, e).copied();
-        let throttle = Faults::get(&f.throttle, e).copied();
-        let drop_now = Faults::take(&mut f.drop_connection, e);
-        let commit_504 = method == Method::PUT && Faults::take(&mut f.commit_then_504, e);
-        (partition, latency, throttle, drop_now, commit_504)
-    };
-    match partition {
+    let knobs = s.knobs(&method, elector.as_deref());
+    match knobs.partition {
         Some(Partition::Hang) => return std::future::pending().await,
         Some(Partition::Drop) => return drop_connection(kill).await,
         Some(Partition::Unavailable) => {
-            let r = status_response(
-                503,
-                "ServiceUnavailable",
-                "the server is currently unable to handle the request",
-                None,
-                Some(1),
-            );
-            return s.logged(method, elector, 503, None, r);
+            return s.logged(method, elector, Answer::read(unavailable()));
         }
         None => {}
     }
-    if let Some(latency) = latency {
+    if let Some(latency) = knobs.latency {
         tokio::time::sleep(latency).await;
     }
-    if drop_now {
+    if knobs.drop_now {
         return drop_connection(kill).await;
     }
-    if let Some((code, retry_after)) = throttle {
-        let reason = if code == 429 {
-            "TooManyRequests"
-        } else {
-            "ServiceUnavailable"
-        };
-        let r = status_response(
-            code,
-            reason,
-            "please try again later",
-            None,
-            Some(retry_after),
-        );
-        return s.logged(method, elector, code, None, r);
+    if let Some((code, retry_after)) = knobs.throttle {
+        return s.logged(method, elector, Answer::read(throttled(code, retry_after)));
     }
-
-    if let Err((code, r)) = s.authorize(&method, &ns, name.as_deref(), headers) {
-        return s.logged(method, elector, code, None, r);
-    }
-    let (code, committed, response) = s.apply(&method, &ns, name.as_deref(), &body);
-    if commit_504 && committed.is_some() {
-        let r = status_response(
-            504,
-            "Timeout",
-            "the server was unable to return a response in the time allotted",
-            None,
-            None,
-        );
-        return s.logged(method, elector, 504, committed, r);
-    }
-    s.logged(method, elector, code, committed, response)
+    let answer = match s.authorize(&method, &ns, name.as_deref(), headers) {
+        Ok(()) => lock(&s.store).apply(&method, &ns, name.as_deref(), &body),
+        Err(refusal) => refusal.into(),
+    };
+    let answer = if knobs.commit_504 && answer.committed.is_some() {
+        Answer {
+            response: gateway_timeout(),
+            ..answer
+        }
+    } else {
+        answer
+    };
+    s.logged(method, elector, answer)
 }
 
 async fn drop_connection(kill: &ConnKill) -> Response {
@@ -590,39 +511,83 @@ async fn drop_connection(kill: &ConnKill) -> Response {
     std::future::pending().await
 }
 
+/// The 503 a partitioned elector gets.
+fn unavailable() -> Response {
+    status_response(
+        503,
+        "ServiceUnavailable",
+        "the server is currently unable to handle the request",
+        None,
+        Some(1),
+    )
+}
+
+/// The 429 or 503 of the throttle knob, with its `Retry-After`.
+fn throttled(code: u16, retry_after_secs: u32) -> Response {
+    let reason = if code == 429 {
+        "TooManyRequests"
+    } else {
+        "ServiceUnavailable"
+    };
+    status_response(
+        code,
+        reason,
+        "please try again later",
+        None,
+        Some(retry_after_secs),
+    )
+}
+
+/// The 504 a timing-out proxy sends for a write that committed behind it.
+fn gateway_timeout() -> Response {
+    status_response(
+        504,
+        "Timeout",
+        "the server was unable to return a response in the time allotted",
+        None,
+        None,
+    )
+}
+
 impl Shared {
-    fn logged(
-        &self,
-        method: Method,
-        elector: Option<String>,
-        status: u16,
-        committed: Option<LeaseSpec>,
-        response: Response,
-    ) -> Response {
+    /// The knobs for a request from `elector` (the elector's own before the everyone-knobs).
+    fn knobs(&self, method: &Method, elector: Option<&str>) -> Knobs {
+        let mut f = lock(&self.faults);
+        Knobs {
+            partition: elector.and_then(|e| f.partition.get(e).copied()),
+            latency: Faults::get(&f.latency, elector).copied(),
+            throttle: Faults::get(&f.throttle, elector).copied(),
+            drop_now: Faults::take(&mut f.drop_connection, elector),
+            commit_504: *method == Method::PUT && Faults::take(&mut f.commit_then_504, elector),
+        }
+    }
+
+    /// Records the request in the log and returns its response.
+    fn logged(&self, method: Method, elector: Option<String>, answer: Answer) -> Response {
         lock(&self.log).push(Entry {
             at: Instant::now(),
             method,
             elector,
-            status,
-            committed,
+            status: answer.response.status().as_u16(),
+            committed: answer.committed,
         });
-        response
+        answer.response
     }
 
     /// The user of the request's bearer token: 401 without a known one, as with anonymous
     /// authentication off.
-    fn authenticate(&self, headers: &HeaderMap) -> Result<User, (u16, Response)> {
+    fn authenticate(&self, headers: &HeaderMap) -> Result<User, Refusal> {
         let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         token
             .and_then(|t| lock(&self.store).users.get(t).cloned())
-            .ok_or_else(|| (401, status(401, "Unauthorized", "Unauthorized", None, None)))
+            .ok_or_else(|| status(401, "Unauthorized", "Unauthorized", None, None).into())
     }
 
     /// Namespaces are the administrator's business only, here.
-    fn authenticate_admin(&self, headers: &HeaderMap) -> Result<(), (u16, Response)> {
+    fn authenticate_admin(&self, headers: &HeaderMap) -> Result<(), Refusal> {
         let user = self.authenticate(headers)?;
         if user.rules.is_none() {
             return Ok(());
@@ -631,7 +596,7 @@ impl Shared {
             "namespaces is forbidden: User \"{}\" cannot manage resource \"namespaces\" in API group \"\" at the cluster scope",
             user.name
         );
-        Err((403, status(403, "Forbidden", &msg, None, None)))
+        Err(status(403, "Forbidden", &msg, None, None).into())
     }
 
     /// Authentication, then RBAC on the request's verb, namespace and Lease name.
@@ -641,7 +606,7 @@ impl Shared {
         ns: &str,
         name: Option<&str>,
         headers: &HeaderMap,
-    ) -> Result<(), (u16, Response)> {
+    ) -> Result<(), Refusal> {
         let user = self.authenticate(headers)?;
         let verb = match *method {
             Method::GET => "get",
@@ -654,257 +619,6 @@ impl Shared {
             return Ok(());
         }
         let msg = rules::forbidden_message(&user.name, verb, ns, name);
-        Err((403, status_response(403, "Forbidden", &msg, name, None)))
+        Err(status_response(403, "Forbidden", &msg, name, None).into())
     }
-
-    fn next_rv(&self) -> String {
-        self.next_rv.fetch_add(1, Ordering::SeqCst).to_string()
-    }
-
-    /// The real server's Lease semantics. Returns (status, committed spec, response).
-    fn apply(
-        &self,
-        method: &Method,
-        ns: &str,
-        name: Option<&str>,
-        body: &[u8],
-    ) -> (u16, Option<LeaseSpec>, Response) {
-        let mut store = lock(&self.store);
-        let key = |n: &str| (ns.to_owned(), n.to_owned());
-        match (method.clone(), name) {
-            (Method::GET, Some(name)) => match store.leases.get(&key(name)) {
-                Some(lease) => (200, None, json_response(200, lease)),
-                None => (404, None, not_found(name)),
-            },
-            (Method::DELETE, Some(name)) => match store.leases.remove(&key(name)) {
-                Some(gone) => {
-                    let uid = gone.metadata.uid.unwrap_or_default();
-                    let status = serde_json::json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success","details":{"name":name,"group":GROUP,"kind":"leases","uid":uid}});
-                    (200, None, json_response(200, &status))
-                }
-                None => (404, None, not_found(name)),
-            },
-            (Method::POST, None) => {
-                let mut lease = match decode(body) {
-                    Ok(l) => l,
-                    Err(r) => return (400, None, r),
-                };
-                let Some(name) = lease.metadata.name.clone().filter(|n| !n.is_empty()) else {
-                    let msg = "Lease.coordination.k8s.io \"\" is invalid: metadata.name: Required value: name or generateName is required";
-                    return (422, None, status(422, "Invalid", msg, None, None));
-                };
-                if lease.metadata.resource_version.is_some() {
-                    // Sic: the real server answers 500, with neither reason nor details.
-                    let msg = "resourceVersion should not be set on objects to be created";
-                    return (500, None, status(500, "", msg, None, None));
-                }
-                if let Err(r) = store.admit(ns, &name, &lease) {
-                    return r;
-                }
-                if store.leases.contains_key(&key(&name)) {
-                    let msg = format!("leases.{GROUP} \"{name}\" already exists");
-                    return (
-                        409,
-                        None,
-                        status_response(409, "AlreadyExists", &msg, Some(&name), None),
-                    );
-                }
-                self.stamp_new(&mut lease, ns, &name);
-                let spec = lease.spec.clone().unwrap_or_default();
-                let response = json_response(201, &lease);
-                store.leases.insert(key(&name), lease);
-                (201, Some(spec), response)
-            }
-            (Method::PUT, Some(name)) => {
-                let lease = match decode(body) {
-                    Ok(l) => l,
-                    Err(r) => return (400, None, r),
-                };
-                if let Some(other) = lease.metadata.name.as_deref().filter(|n| *n != name) {
-                    let msg = format!(
-                        "the name of the object ({other}) does not match the name on the URL ({name})"
-                    );
-                    return (400, None, bad_request(&msg));
-                }
-                self.put(&mut store, ns, name, lease)
-            }
-            _ => (
-                405,
-                None,
-                status_response(
-                    405,
-                    "MethodNotAllowed",
-                    "the server does not allow this method on the requested resource",
-                    None,
-                    None,
-                ),
-            ),
-        }
-    }
-
-    /// PUT: the UID precondition first (it holds for a missing Lease too, whose UID is empty),
-    /// then the `resourceVersion` precondition on an existing Lease. A missing Lease is
-    /// created whatever `resourceVersion` the body carries (Leases allow create-on-update).
-    fn put(
-        &self,
-        store: &mut Store,
-        ns: &str,
-        name: &str,
-        mut lease: Lease,
-    ) -> (u16, Option<LeaseSpec>, Response) {
-        let key = (ns.to_owned(), name.to_owned());
-        let current = store.leases.get(&key);
-        let current_uid = current
-            .and_then(|c| c.metadata.uid.clone())
-            .unwrap_or_default();
-        if let Some(uid) = lease.metadata.uid.as_deref().filter(|u| !u.is_empty())
-            && uid != current_uid
-        {
-            let msg = format!(
-                "Operation cannot be fulfilled on leases.{GROUP} \"{name}\": StorageError: invalid object, Code: 4, Key: /registry/leases/{ns}/{name}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: {uid}, UID in object meta: {current_uid}"
-            );
-            return (
-                409,
-                None,
-                status_response(409, "Conflict", &msg, Some(name), None),
-            );
-        }
-        let rv = lease
-            .metadata
-            .resource_version
-            .clone()
-            .filter(|rv| !rv.is_empty());
-        let Some(current) = current else {
-            if let Err(r) = store.admit(ns, name, &lease) {
-                return r;
-            }
-            self.stamp_new(&mut lease, ns, name);
-            let spec = lease.spec.clone().unwrap_or_default();
-            let response = json_response(201, &lease);
-            store.leases.insert(key, lease);
-            return (201, Some(spec), response);
-        };
-        let Some(rv) = rv else {
-            let why = "Invalid value: 0x0: must be specified for an update";
-            let msg =
-                format!("leases.{GROUP} \"{name}\" is invalid: metadata.resourceVersion: {why}");
-            let cause = serde_json::json!({"reason": "FieldValueInvalid", "message": why, "field": "metadata.resourceVersion"});
-            let details = serde_json::json!({"name": name, "group": GROUP, "kind": "leases", "causes": [cause]});
-            return (422, None, status(422, "Invalid", &msg, Some(details), None));
-        };
-        if current.metadata.resource_version.as_deref() != Some(rv.as_str()) {
-            let msg = format!(
-                "Operation cannot be fulfilled on leases.{GROUP} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
-            );
-            return (
-                409,
-                None,
-                status_response(409, "Conflict", &msg, Some(name), None),
-            );
-        }
-        if let Some(r) = invalid(name, &lease) {
-            return r;
-        }
-        lease.metadata.name = Some(name.to_owned());
-        lease.metadata.namespace = Some(ns.to_owned());
-        lease.metadata.uid = current.metadata.uid.clone();
-        lease.metadata.creation_timestamp = current.metadata.creation_timestamp.clone();
-        lease.metadata.resource_version = Some(self.next_rv());
-        let spec = lease.spec.clone().unwrap_or_default();
-        let response = json_response(200, &lease);
-        store.leases.insert(key, lease);
-        (200, Some(spec), response)
-    }
-
-    fn stamp_new(&self, lease: &mut Lease, ns: &str, name: &str) {
-        lease.metadata.name = Some(name.to_owned());
-        lease.metadata.namespace = Some(ns.to_owned());
-        lease.metadata.uid = Some(uuid::Uuid::new_v4().to_string());
-        lease.metadata.creation_timestamp = Some(Time(truncate_to_seconds(Timestamp::now())));
-        lease.metadata.resource_version = Some(self.next_rv());
-    }
-}
-
-fn truncate_to_seconds(ts: Timestamp) -> Timestamp {
-    Timestamp::from_second(ts.as_second()).unwrap_or(ts)
-}
-
-fn json_response(code: u16, body: &impl serde::Serialize) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
-    (
-        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        bytes,
-    )
-        .into_response()
-}
-
-fn not_found(name: &str) -> Response {
-    let msg = format!("leases.coordination.k8s.io \"{name}\" not found");
-    status_response(404, "NotFound", &msg, Some(name), None)
-}
-
-fn bad_request(msg: &str) -> Response {
-    status(400, "BadRequest", msg, None, None)
-}
-
-/// A Kubernetes `Status` error body about a Lease, as the real API server sends it.
-fn status_response(
-    code: u16,
-    reason: &str,
-    message: &str,
-    name: Option<&str>,
-    retry_after_secs: Option<u32>,
-) -> Response {
-    let mut details = serde_json::json!({"group": GROUP, "kind": "leases"});
-    if let Some(name) = name {
-        details["name"] = name.into();
-    }
-    status(code, reason, message, Some(details), retry_after_secs)
-}
-
-fn namespace_details(name: &str) -> serde_json::Value {
-    serde_json::json!({"name": name, "kind": "namespaces"})
-}
-
-fn namespace_not_found(ns: &str) -> Response {
-    let msg = format!("namespaces \"{ns}\" not found");
-    status(404, "NotFound", &msg, Some(namespace_details(ns)), None)
-}
-
-/// A `Status` error body with any `details` (none for 400 and 401, as on the real server).
-fn status(
-    code: u16,
-    reason: &str,
-    message: &str,
-    details: Option<serde_json::Value>,
-    retry_after_secs: Option<u32>,
-) -> Response {
-    let mut body = serde_json::json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "code": code,
-    });
-    if !reason.is_empty() {
-        body["reason"] = reason.into();
-    }
-    if let Some(mut details) = details {
-        if let Some(secs) = retry_after_secs {
-            details["retryAfterSeconds"] = secs.into();
-        }
-        body["details"] = details;
-    }
-    let mut response = json_response(code, &body);
-    if let Some(secs) = retry_after_secs
-        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
-    {
-        response.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    response
 }

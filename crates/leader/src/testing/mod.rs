@@ -12,6 +12,8 @@
 mod fake_api;
 mod real_api;
 mod rules;
+mod status;
+mod store;
 
 pub use fake_api::{Entry, FakeApi, Partition};
 pub use real_api::{ChartRbac, KUBECONFIG_VAR, LeaseWatch, RealApi};

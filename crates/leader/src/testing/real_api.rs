@@ -61,6 +61,9 @@ impl RealApi {
     }
 
     /// Applies the chart's scheduler RBAC in `ns` and returns a token of its ServiceAccount.
+    ///
+    /// # Panics
+    /// As [`chart_rbac`](Self::chart_rbac), or when the server refuses an object or the token.
     pub async fn chart_token(&self, ns: &str) -> (ChartRbac, String) {
         let rbac = self.chart_rbac();
         self.apply_rbac(ns, &rbac.service_account, &rbac.role, &rbac.role_binding)
@@ -125,6 +128,9 @@ impl RealApi {
     }
 
     /// The admin's config with `token` instead of the admin's: same server, same CA.
+    ///
+    /// # Panics
+    /// If kube cannot build a config from the harness's kubeconfig.
     pub async fn config_with_token(&self, token: &str) -> kube::Config {
         let mut kubeconfig = self.kubeconfig.clone();
         for named in &mut kubeconfig.auth_infos {
@@ -138,11 +144,17 @@ impl RealApi {
     }
 
     /// A client with the admin's credentials.
+    ///
+    /// # Panics
+    /// If kube cannot build a config or a client from the harness's kubeconfig.
     pub async fn admin(&self) -> kube::Client {
         kube::Client::try_from(self.admin_config().await).expect("admin client")
     }
 
     /// Creates a fresh namespace `<prefix>-<random>` and returns its name.
+    ///
+    /// # Panics
+    /// When the server refuses the namespace.
     pub async fn create_namespace(&self, prefix: &str) -> String {
         let name = format!("{prefix}-{:08x}", rand::random::<u32>());
         let ns = Namespace {
@@ -160,6 +172,9 @@ impl RealApi {
     }
 
     /// The stored Lease `ns/name`, read by the admin.
+    ///
+    /// # Panics
+    /// When the read fails for any reason other than a missing Lease.
     pub async fn lease(&self, ns: &str, name: &str) -> Option<Lease> {
         Api::<Lease>::namespaced(self.admin().await, ns)
             .get_opt(name)
@@ -171,6 +186,9 @@ impl RealApi {
     /// (monotonic) time its event arrived, within a loopback round trip of the commit. Polling
     /// would miss versions that live for less than a poll, such as a release followed at once
     /// by a takeover.
+    ///
+    /// # Panics
+    /// When the server refuses the watch.
     pub async fn watch_lease(&self, ns: &str, name: &str) -> LeaseWatch {
         let api: Api<Lease> = Api::namespaced(self.admin().await, ns);
         let wp = WatchParams::default().fields(&format!("metadata.name={name}"));
@@ -194,6 +212,9 @@ impl RealApi {
 
     /// Creates ServiceAccount `sa` in `ns`, binds `role` to it (named like the account) and
     /// returns a token for it from the TokenRequest API.
+    ///
+    /// # Panics
+    /// When the server refuses an object or the token.
     pub async fn service_account_with_role(
         &self,
         ns: &str,
@@ -233,6 +254,9 @@ impl RealApi {
 
     /// Creates a ServiceAccount, Role and RoleBinding in `ns` as given (their namespaces are
     /// set to `ns`, and so is the binding's subject's).
+    ///
+    /// # Panics
+    /// When the server refuses an object (e.g. one already exists).
     pub async fn apply_rbac(
         &self,
         ns: &str,
@@ -266,6 +290,9 @@ impl RealApi {
     }
 
     /// A token for ServiceAccount `ns/sa` from the TokenRequest API (one hour).
+    ///
+    /// # Panics
+    /// When the server refuses the TokenRequest or answers it without a token.
     pub async fn token(&self, ns: &str, sa: &str) -> String {
         let request = TokenRequest {
             spec: TokenRequestSpec {

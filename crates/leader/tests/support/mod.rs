@@ -186,7 +186,8 @@ enum CommitsInner {
     Fake,
     Real(LeaseWatch),
 }
-/// Test timings (`leader.md` §12.3): they pass validation (1 > 0.6 > 0.24).
+/// Test timings, short so that failovers take about a second: they pass validation
+/// (1 > 0.6 > 1.2 × 0.2).
 pub const LD: Duration = Duration::from_secs(1);
 pub const RD: Duration = Duration::from_millis(600);
 pub const RP: Duration = Duration::from_millis(200);
@@ -309,7 +310,7 @@ impl Timeline {
         out
     }
 
-    /// P1 (`leader.md` §12.4): no two work intervals overlap, and terms strictly increase in
+    /// The safety property: no two work intervals overlap, and terms strictly increase in
     /// time order (so each term belongs to exactly one identity). Returns the intervals.
     pub fn assert_safe(&self) -> Vec<Interval> {
         let intervals = self.intervals();
@@ -444,8 +445,8 @@ impl Candidate {
         }
     }
 
-    /// Graceful shutdown in the order of `leader.md` §6.6: stop the work and await it, then
-    /// shut the elector down (which releases the Lease if we hold it).
+    /// Graceful shutdown in the only safe order: stop the work and await it, then shut the
+    /// elector down (which releases the Lease if we hold it), so no follower starts early.
     pub async fn graceful(mut self) -> Result<(), leader::Error> {
         self.stop_work.cancel();
         if let Some(work) = self.work.take() {
