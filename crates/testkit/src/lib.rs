@@ -3,7 +3,8 @@
 //! ([`parse_metrics`], [`metric`]), a TCP proxy adding network delay ([`latency`]), and the
 //! secrets check both schedulers share ([`scheduler_secrets`]).
 //!
-//! Dev-only: test code depends on this crate, binaries never do. Panics here are test failures.
+//! For tests and developer tools: test code and the `dm-demo` harness depend on this crate, the
+//! service binaries never do. Panics here are test failures.
 
 pub mod latency;
 pub mod scheduler_secrets;
