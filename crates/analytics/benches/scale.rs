@@ -40,7 +40,7 @@ fn dec(x: f64) -> Decimal {
 
 /// One symbol's candles up to `hour`: series A or B, scaled so no two symbols are the same.
 fn rows(i: usize, hour: DateTime<Utc>) -> Vec<Kline> {
-    let g = if i % 2 == 0 {
+    let g = if i.is_multiple_of(2) {
         series_a(CANDLES)
     } else {
         series_b(CANDLES)
@@ -82,7 +82,11 @@ async fn fresh(proxied: bool) -> (MongoInstance, Option<LatencyProxy>, String) {
 }
 
 /// Writes `analyses` into `url`; returns the time taken and the documents written.
-async fn write(url: &str, analyses: &[analytics::analysis::Analysis], at: DateTime<Utc>) -> (f64, u64) {
+async fn write(
+    url: &str,
+    analyses: &[analytics::analysis::Analysis],
+    at: DateTime<Utc>,
+) -> (f64, u64) {
     let sink = MongoSink::connect(url, "bench-scale", Duration::from_secs(600))
         .await
         .expect("connect");
