@@ -102,10 +102,7 @@ pub async fn write_reports(
 /// resolutions are one statement per group of datasets whose filters differ only in the
 /// symbol (in practice one or two per timeframe): the same documents as one per dataset, in a
 /// few statements instead of thousands.
-pub fn statements(
-    reports: &[DatasetReport],
-    run_id: &str,
-) -> (Vec<FencedWrite>, Vec<FencedWrite>, Vec<FencedWrite>) {
+pub fn statements(reports: &[DatasetReport], run_id: &str) -> Statements {
     let mut findings = Vec::new();
     let mut groups: Vec<(Document, mongodb::bson::Bson, Vec<String>)> = Vec::new();
     let mut health = Vec::with_capacity(reports.len());
@@ -127,10 +124,9 @@ pub fn statements(
                 None => groups.push((filter, at, vec![r.symbol.clone()])),
             }
         }
-        health.push(FencedWrite::Upsert {
+        health.push(FencedWrite::Insert {
             key: health_id(r),
             set: health_doc(r, run_id),
-            set_on_insert: Document::new(),
         });
     }
     let resolutions = groups
@@ -146,11 +142,12 @@ pub fn statements(
     (findings, resolutions, health)
 }
 
-/// Writes every report as a few unordered `update` commands: findings and health documents
-/// first (the two collections in parallel), then the resolution of the findings not seen
-/// again (after the findings, whose `last_seen` it reads). The fence is re-claimed before
-/// every round of commands; a fenced statement stops the write after its round. Safe to
-/// repeat: every write is keyed. Writes the same documents as [`write_reports_per_document`].
+/// Writes every report as a few unordered commands: findings (upserts) and health documents
+/// (inserts, new each cycle) first, the two collections in parallel, then the resolution of
+/// the findings not seen again (after the findings, whose `last_seen` it reads). The fence is
+/// re-claimed before every round of commands; a fenced statement stops the write after its
+/// round. Safe to repeat: every write is keyed. Writes the same documents as
+/// [`write_reports_per_document`].
 ///
 /// # Errors
 /// [`WriteError::Sink`] ([`SinkError::Fenced`] when a newer term wrote or claimed the fence,
@@ -165,7 +162,26 @@ pub async fn write_reports_with(
     stop: &CancellationToken,
     batching: Batching,
 ) -> Result<Written, WriteError> {
-    let (findings, resolutions, health) = statements(reports, run_id);
+    let cycle = statements(reports, run_id);
+    write_statements(sink, fence, now, stop, batching, cycle).await
+}
+
+/// A cycle's statements: (findings, resolutions, health documents).
+pub type Statements = (Vec<FencedWrite>, Vec<FencedWrite>, Vec<FencedWrite>);
+
+/// Sends a cycle's statements (findings, resolutions, health documents) as
+/// [`write_reports_with`] describes; the trades datasets' writes take the same path.
+///
+/// # Errors
+/// As [`write_reports_with`].
+pub async fn write_statements(
+    sink: &MongoSink,
+    fence: &Fence,
+    now: DateTime<Utc>,
+    stop: &CancellationToken,
+    batching: Batching,
+    (findings, resolutions, health): Statements,
+) -> Result<Written, WriteError> {
     let counts = (findings.len() as u64, health.len() as u64);
     let first = [(AUDIT_LOGS, findings), (HEALTH_METRICS, health)];
     let [_, _] = done(

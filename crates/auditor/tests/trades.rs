@@ -403,7 +403,7 @@ async fn once_json_lists_the_trades_datasets() {
 
 mod fencing {
     //! The trades datasets' writes take the klines datasets' fenced path: the fence re-claimed
-    //! per dataset, nothing sent past the deadline or after the term ended.
+    //! per round of commands, nothing sent past the deadline or after the term ended.
 
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -415,10 +415,11 @@ mod fencing {
     use store::{Fence, MongoSink, SinkError};
     use tokio_util::sync::CancellationToken;
 
-    use auditor::trades::documents::write_reports;
+    use auditor::trades::documents::{write_reports, write_reports_with};
     use auditor::trades::reconcile::TradesParams;
     use auditor::trades::{TradesReport, TradesStatus};
     use auditor::write::WriteError;
+    use store::Batching;
 
     const LEASE: &str = "data-manager-auditor";
 
@@ -476,11 +477,12 @@ mod fencing {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_stale_term_stops_at_its_next_trades_dataset_once_a_newer_term_claimed_the_fence() {
+    async fn a_stale_term_stops_at_its_next_trades_batch_once_a_newer_term_claimed_the_fence() {
         let url = mongo_url();
         let s = sink(&url).await;
-        // One dataset's batch is three operations (claim, its finding, its health document);
-        // before the fourth, term 5 claims the fence.
+        // Each command consults the deadline once. With one statement per command, the first
+        // round is three (claim, the first finding, the first health document); before the
+        // fourth (the next round's claim), term 5 claims the fence.
         let calls = Arc::new(AtomicUsize::new(0));
         let deadline = {
             let (calls, url) = (calls.clone(), url.clone());
@@ -497,9 +499,14 @@ mod fencing {
         };
         let reports = [report("AAAUSDT"), report("BBBUSDT")];
         let now = at(2025, 10, 21, 14, 30, 0);
-        let err = write_reports(&s, &stale, &reports, "run", now, &CancellationToken::new())
+        let one_each = Batching {
+            max_statements: 1,
+            ..Batching::default()
+        };
+        let never = CancellationToken::new();
+        let err = write_reports_with(&s, &stale, &reports, "run", now, &never, one_each)
             .await
-            .expect_err("fenced at the second dataset");
+            .expect_err("fenced at the second batch");
         assert!(
             matches!(&err, WriteError::Sink(e) if e.is_fenced()),
             "{err}"

@@ -1,9 +1,10 @@
-//! Batched fenced writes: a cycle's documents as a few unordered `update` commands per
-//! collection instead of one round trip per document.
+//! Batched fenced writes: a cycle's documents as a few unordered `update` (or `insert`)
+//! commands per collection instead of one round trip per document.
 //!
 //! Each statement carries the same fence as a single write (`{_id: key, leader_term: {$lte:
 //! term}}` for a keyed upsert), so batching changes how many round trips a cycle costs, not
-//! what it writes. The fence document is re-claimed before every round of commands, and a
+//! what it writes. Documents a cycle creates (its health history) go out as `insert`s, which
+//! cannot overwrite anything; a key that already exists is re-sent as the fenced upsert. The fence document is re-claimed before every round of commands, and a
 //! round sends at most one chunk per collection, collections in parallel. Chunking is pure
 //! ([`chunk`]), tested without a server.
 
@@ -67,6 +68,22 @@ pub enum FencedWrite {
         /// `$setOnInsert` fields.
         set_on_insert: Document,
     },
+    /// Create the document `_id: key` with `set`: a key new to the collection (a cycle's
+    /// health document), sent in an `insert` command. The fence holds because an insert never
+    /// replaces a document: on a key that exists the server refuses it (E11000) and the key is
+    /// re-sent, in a later round after a fresh fence claim, as the fenced [`FencedWrite::Upsert`]
+    /// of the same fields, which overwrites only a document of this term or an older one. So a
+    /// newer term's document is never overwritten, and what an insert can add (a key nobody
+    /// wrote yet) is what the fenced upsert adds on a missing key; the fence claim before each
+    /// round stops a stale term exactly as it stops its updates. The result is the document the
+    /// upsert would leave, except that `written_at` is the writer's clock when it sent the
+    /// command (an insert cannot ask for the server's).
+    Insert {
+        /// The document key.
+        key: String,
+        /// Its fields (the sink adds `leader_term`, `leader_identity` and `written_at`).
+        set: Document,
+    },
     /// Set `set` on every document matching `filter` that no newer term wrote.
     UpdateMany {
         /// The filter (the sink adds the fence).
@@ -80,20 +97,55 @@ impl FencedWrite {
     /// The key reported when the statement is fenced (`*` for a multi-document update).
     pub fn key(&self) -> &str {
         match self {
-            FencedWrite::Upsert { key, .. } => key,
+            FencedWrite::Upsert { key, .. } | FencedWrite::Insert { key, .. } => key,
             FencedWrite::UpdateMany { .. } => "*",
         }
     }
 
+    /// Whether it goes out in an `insert` command.
+    pub fn is_insert(&self) -> bool {
+        matches!(self, FencedWrite::Insert { .. })
+    }
+
+    /// The fenced upsert an [`FencedWrite::Insert`] falls back to when its key exists (the
+    /// write itself otherwise).
+    pub fn as_upsert(&self) -> FencedWrite {
+        match self {
+            FencedWrite::Insert { key, set } => FencedWrite::Upsert {
+                key: key.clone(),
+                set: set.clone(),
+                set_on_insert: Document::new(),
+            },
+            other => other.clone(),
+        }
+    }
+
+    /// The document an [`FencedWrite::Insert`] creates under `term`/`holder`: `_id` first, then
+    /// the fields in name order (the order an upsert leaves), `written_at` a placeholder the
+    /// sink sets when it sends the command.
+    pub fn document(&self, term: i64, holder: &str) -> Document {
+        let (key, set) = match self {
+            FencedWrite::Insert { key, set } => (key, set),
+            other => return other.as_upsert().statement(term, holder),
+        };
+        let mut fields = stamp(set, term, holder);
+        fields.insert("written_at", Bson::Null);
+        let mut names: Vec<String> = fields.keys().cloned().collect();
+        names.sort_unstable();
+        let mut d = doc! { "_id": key };
+        for name in names {
+            if let Some(v) = fields.remove(&name) {
+                d.insert(name, v);
+            }
+        }
+        d
+    }
+
     /// The `update` statement under `term`/`holder`: the fence in its index-friendly form.
     pub fn statement(&self, term: i64, holder: &str) -> Document {
-        let stamped = |set: &Document| {
-            let mut set = set.clone();
-            set.insert("leader_term", term);
-            set.insert("leader_identity", holder);
-            sanitize(set)
-        };
+        let stamped = |set: &Document| stamp(set, term, holder);
         match self {
+            FencedWrite::Insert { .. } => self.as_upsert().statement(term, holder),
             FencedWrite::Upsert {
                 key,
                 set,
@@ -121,54 +173,81 @@ impl FencedWrite {
     }
 }
 
+/// `set` with the writer's term and identity, made BSON-safe.
+fn stamp(set: &Document, term: i64, holder: &str) -> Document {
+    let mut set = set.clone();
+    set.insert("leader_term", term);
+    set.insert("leader_identity", holder);
+    sanitize(set)
+}
+
 /// One command's worth of statements, with the key of each (to map errors back).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chunk {
-    /// The `updates` array.
+    /// The `updates` array, or the `documents` array of an `insert`.
     pub statements: Vec<Bson>,
     /// The key of each statement, by index.
     pub keys: Vec<String>,
+    /// For an `insert` command, the fenced upsert of each document, by index (sent instead
+    /// when its key exists); empty for an `update` command.
+    pub fallback: Vec<FencedWrite>,
+}
+
+impl Chunk {
+    fn new() -> Chunk {
+        Chunk {
+            statements: Vec::new(),
+            keys: Vec::new(),
+            fallback: Vec::new(),
+        }
+    }
+
+    /// Whether it is an `insert` command.
+    pub fn is_insert(&self) -> bool {
+        !self.fallback.is_empty()
+    }
 }
 
 /// Cuts `writes` into commands of at most `b.max_statements` statements and `b.max_bytes`
-/// statement bytes, in order. A key upserted more than once keeps only its last write, so the
-/// result never depends on the order the server applies an unordered command in (the last
-/// write is what one request per document would have left).
+/// statement bytes, in order, a new command wherever the writes change between updates and
+/// inserts. A key written more than once keeps only its last write, so the result never
+/// depends on the order the server applies an unordered command in (the last write is what
+/// one request per document would have left).
 pub fn chunk(writes: &[FencedWrite], term: i64, holder: &str, b: Batching) -> Vec<Chunk> {
     let b = b.clamped();
     let mut last: HashMap<&str, usize> = HashMap::new();
     for (i, w) in writes.iter().enumerate() {
-        if let FencedWrite::Upsert { key, .. } = w {
-            last.insert(key, i);
+        if !matches!(w, FencedWrite::UpdateMany { .. }) {
+            last.insert(w.key(), i);
         }
     }
     let mut out = Vec::new();
-    let mut cur = Chunk {
-        statements: Vec::new(),
-        keys: Vec::new(),
-    };
+    let mut cur = Chunk::new();
     let mut bytes = 0;
     for (i, w) in writes.iter().enumerate() {
-        if matches!(w, FencedWrite::Upsert { key, .. } if last.get(key.as_str()) != Some(&i)) {
+        if !matches!(w, FencedWrite::UpdateMany { .. }) && last.get(w.key()) != Some(&i) {
             continue;
         }
-        let s = w.statement(term, holder);
+        let s = if w.is_insert() {
+            w.document(term, holder)
+        } else {
+            w.statement(term, holder)
+        };
         let size = encoded_len(&s);
         if !cur.statements.is_empty()
-            && (cur.statements.len() >= b.max_statements || bytes + size > b.max_bytes)
+            && (cur.statements.len() >= b.max_statements
+                || bytes + size > b.max_bytes
+                || cur.is_insert() != w.is_insert())
         {
-            out.push(std::mem::replace(
-                &mut cur,
-                Chunk {
-                    statements: Vec::new(),
-                    keys: Vec::new(),
-                },
-            ));
+            out.push(std::mem::replace(&mut cur, Chunk::new()));
             bytes = 0;
         }
         bytes += size;
         cur.statements.push(Bson::Document(s));
         cur.keys.push(w.key().to_owned());
+        if w.is_insert() {
+            cur.fallback.push(w.as_upsert());
+        }
     }
     if !cur.statements.is_empty() {
         out.push(cur);
@@ -277,5 +356,63 @@ mod tests {
             .and_then(|u| u.get_document("$set"))
             .and_then(|s| s.get_i64("v"));
         assert_eq!(v.ok(), Some(3));
+    }
+
+    fn insert(key: &str, v: i64) -> FencedWrite {
+        FencedWrite::Insert {
+            key: key.into(),
+            set: doc! { "v": v, "a": "x" },
+        }
+    }
+
+    #[test]
+    fn inserts_go_in_their_own_commands_with_their_fenced_upserts() {
+        let writes = [
+            upsert("f1", 1),
+            insert("h1", 1),
+            insert("h2", 2),
+            upsert("f2", 2),
+        ];
+        let c = chunk(&writes, 4, "me", Batching::default());
+        let shape: Vec<(bool, Vec<String>)> =
+            c.iter().map(|c| (c.is_insert(), c.keys.clone())).collect();
+        assert_eq!(
+            shape,
+            [
+                (false, vec!["f1".to_owned()]),
+                (true, vec!["h1".to_owned(), "h2".to_owned()]),
+                (false, vec!["f2".to_owned()]),
+            ]
+        );
+        assert_eq!(c[1].fallback, [upsert_of("h1", 1), upsert_of("h2", 2)]);
+        let d = c[1].statements[0].as_document().expect("doc");
+        let names: Vec<&str> = d.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "_id",
+                "a",
+                "leader_identity",
+                "leader_term",
+                "v",
+                "written_at"
+            ]
+        );
+        assert_eq!(d.get_str("_id").ok(), Some("h1"));
+        assert_eq!(d.get_i64("leader_term").ok(), Some(4));
+        // Its fallback is the fenced upsert of the same fields.
+        let q = insert("h1", 1).statement(4, "me");
+        assert_eq!(
+            q.get_document("q").expect("q"),
+            &doc! { "_id": "h1", "leader_term": { "$lte": 4_i64 } }
+        );
+    }
+
+    fn upsert_of(key: &str, v: i64) -> FencedWrite {
+        FencedWrite::Upsert {
+            key: key.into(),
+            set: doc! { "v": v, "a": "x" },
+            set_on_insert: doc! {},
+        }
     }
 }

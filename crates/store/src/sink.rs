@@ -4,10 +4,11 @@
 //! Every write is an `update` command whose statements each match
 //! `{_id: key, leader_term: {$lte: term}}`, and every document carries `leader_term`: a key a
 //! newer term wrote is never overwritten (the upsert finds no match, tries to insert the same
-//! `_id` again and the server answers E11000, reported as [`SinkError::Fenced`]). A writer
-//! re-claims the fence document (`leader_fence`, one per Lease) before every batch, so a stale
-//! leader stops at its next batch once a newer term has claimed it. And no operation starts
-//! after the [`Fence`]'s deadline, each carrying `maxTimeMS` = the time left, so none can land
+//! `_id` again and the server answers E11000, reported as [`SinkError::Fenced`]); documents new
+//! to the collection may go out as `insert`s, which never overwrite ([`FencedWrite::Insert`]).
+//! A writer re-claims the fence document (`leader_fence`, one per Lease) before every batch,
+//! so a stale leader stops at its next batch once a newer term has claimed it. And no
+//! operation starts after the [`Fence`]'s deadline, each carrying `maxTimeMS` = the time left, so none can land
 //! after another replica may have taken over. `docs/fencing.md` argues why this is enough.
 //! All of it is behaviour real MongoDB and the test server share.
 
@@ -471,9 +472,7 @@ impl MongoSink {
         write_result(op, collection, key, fence.term, &reply)
     }
 
-    /// Sends one `update` command under `fence`'s deadline: refused before sending when the
-    /// deadline has passed, `maxTimeMS` = the time left (or the call timeout, whichever is
-    /// shorter). Returns the server's reply.
+    /// Sends one `update` command under `fence`'s deadline: see [`MongoSink::send_write`].
     async fn send_update(
         &self,
         op: &'static str,
@@ -481,6 +480,19 @@ impl MongoSink {
         fence: &Fence,
         updates: Vec<Bson>,
         ordered: bool,
+    ) -> Result<Document, SinkError> {
+        let command = doc! { "update": collection, "updates": updates, "ordered": ordered };
+        self.send_write(op, fence, command).await
+    }
+
+    /// Sends one write `command` under `fence`'s deadline: refused before sending when the
+    /// deadline has passed, `maxTimeMS` = the time left (or the call timeout, whichever is
+    /// shorter). Returns the server's reply.
+    async fn send_write(
+        &self,
+        op: &'static str,
+        fence: &Fence,
+        mut command: Document,
     ) -> Result<Document, SinkError> {
         let left = fence
             .deadline
@@ -490,12 +502,7 @@ impl MongoSink {
         let max_time_ms = i64::try_from(server_limit.as_millis())
             .unwrap_or(i64::MAX)
             .max(1);
-        let command = doc! {
-            "update": collection,
-            "updates": updates,
-            "ordered": ordered,
-            "maxTimeMS": max_time_ms,
-        };
+        command.insert("maxTimeMS", max_time_ms);
         let client_limit = left.map_or(self.timeout, |_| server_limit + REPLY_GRACE);
         match tokio::time::timeout(client_limit, self.db.run_command(command)).await {
             Ok(r) => r.map_err(|source| SinkError::Driver { op, source }),
@@ -506,9 +513,10 @@ impl MongoSink {
         }
     }
 
-    /// Sends one chunk as an unordered `update` command under `fence`'s deadline. A statement
-    /// a newer term fenced is reported in [`Outcome::fenced`], not as a failed command; any
-    /// other statement error fails it.
+    /// Sends one chunk as an unordered `update` (or `insert`) command under `fence`'s
+    /// deadline. A statement a newer term fenced is reported in [`Outcome::fenced`], not as a
+    /// failed command; any other statement error fails it. Returns, for an `insert`, the
+    /// fenced upserts of the documents whose key already existed (to send next).
     ///
     /// # Errors
     /// [`SinkError`] when the command fails or a statement fails for another reason.
@@ -517,17 +525,56 @@ impl MongoSink {
         collection: &str,
         fence: &Fence,
         chunk: Chunk,
-    ) -> Result<Outcome, SinkError> {
-        let Chunk { statements, keys } = chunk;
+    ) -> Result<(Outcome, Vec<FencedWrite>), SinkError> {
+        if chunk.is_insert() {
+            return self.insert_chunk(collection, fence, chunk).await;
+        }
+        let Chunk {
+            statements, keys, ..
+        } = chunk;
         let reply = self
             .send_update("batch update", collection, fence, statements, false)
             .await?;
-        chunk_outcome(&reply, &keys)
+        Ok((chunk_outcome(&reply, &keys)?, Vec::new()))
     }
 
-    /// Writes `streams` (per collection, in order) as a few unordered `update` commands: in
-    /// rounds, each re-claiming the fence and then sending the next chunk of up to
-    /// `batching.concurrency` collections at once. Stops before a round once `stop` is
+    /// Sends an insert chunk as one unordered `insert` command, every document's
+    /// `written_at` the time of sending. A duplicate key is not an error: that document is
+    /// returned as its fenced upsert.
+    async fn insert_chunk(
+        &self,
+        collection: &str,
+        fence: &Fence,
+        chunk: Chunk,
+    ) -> Result<(Outcome, Vec<FencedWrite>), SinkError> {
+        let Chunk {
+            mut statements,
+            keys,
+            fallback,
+        } = chunk;
+        let sent_at = Bson::DateTime(mongodb::bson::DateTime::now());
+        for d in statements.iter_mut().filter_map(|b| b.as_document_mut()) {
+            d.insert("written_at", sent_at.clone());
+        }
+        let command = doc! { "insert": collection, "documents": statements, "ordered": false };
+        let reply = self.send_write("batch insert", fence, command).await?;
+        let mut outcome = chunk_outcome(&reply, &keys)?;
+        // An insert's E11000 means the key exists: not fenced, to be re-sent fenced.
+        let existing: std::collections::HashSet<String> = outcome.fenced.drain(..).collect();
+        outcome.succeeded = (keys.len() - existing.len()) as u64;
+        let again = keys
+            .iter()
+            .zip(fallback)
+            .filter(|(k, _)| existing.contains(k.as_str()))
+            .map(|(_, w)| w)
+            .collect();
+        Ok((outcome, again))
+    }
+
+    /// Writes `streams` (per collection, in order) as a few unordered `update` (and `insert`)
+    /// commands: in rounds, each re-claiming the fence and then sending the next chunk of up to
+    /// `batching.concurrency` collections at once; keys an insert found existing are sent as
+    /// fenced upserts in the stream's next round. Stops before a round once `stop` is
     /// cancelled ([`Batched::Stopped`]) and after a round in which a statement was fenced.
     ///
     /// # Errors
@@ -566,11 +613,16 @@ impl MongoSink {
                 .map(|(i, c, ch)| async move { (i, c, self.update_chunk(c, fence, ch).await) });
             let mut fenced = None;
             for (i, collection, result) in futures::future::join_all(sent).await {
-                let o = result?;
+                let (o, again) = result?;
                 if let Some(key) = o.fenced.first() {
                     fenced.get_or_insert((collection.to_owned(), key.clone()));
                 }
                 outcomes[i].add(o);
+                // Keys an insert found existing go next, as fenced upserts.
+                let retry = chunk(&again, fence.term, &fence.holder, b);
+                for c in retry.into_iter().rev() {
+                    queues[i].1.push_front(c);
+                }
             }
             if let Some((collection, key)) = fenced {
                 return Err(SinkError::Fenced {

@@ -150,3 +150,62 @@ async fn outcomes_count_statements_and_a_newer_claim_or_a_stop_sends_nothing() {
     assert_eq!(n, 0);
     drop_mongo_database(&url).await;
 }
+
+fn insert(key: &str, v: i32) -> FencedWrite {
+    FencedWrite::Insert {
+        key: key.into(),
+        set: doc! { "v": v },
+    }
+}
+
+#[tokio::test]
+async fn an_insert_on_an_existing_key_is_the_fenced_upsert_and_never_overwrites_a_newer_term() {
+    let url = mongo_url();
+    let s = sink(&url).await;
+    let now = at(2025, 10, 21, 0, 0, 0);
+    // Term 3 wrote "old" and term 5 "newer" (neither claimed the fence).
+    s.upsert_fenced("c", "old", &fence(3), doc! { "v": 30 }, doc! {})
+        .await
+        .expect("term 3");
+    s.upsert_fenced("c", "newer", &fence(5), doc! { "v": 50 }, doc! {})
+        .await
+        .expect("term 5");
+    let once = |writes: Vec<FencedWrite>| {
+        let s = s.clone();
+        async move {
+            s.write_batched(
+                &fence(4),
+                now,
+                &[("c", writes)],
+                Batching::default(),
+                &CancellationToken::new(),
+            )
+            .await
+        }
+    };
+    // A new key is inserted, an older term's key is replaced (as the upsert would).
+    let done = once(vec![insert("new", 1), insert("old", 2)]).await;
+    assert!(matches!(done, Ok(Batched::Done(_))), "{done:?}");
+    for (k, v) in [("new", 1), ("old", 2)] {
+        let d = doc_of(&s, k).await;
+        assert_eq!(d.get_i32("v").ok(), Some(v));
+        assert_eq!(d.get_i64("leader_term").ok(), Some(4));
+        assert_eq!(d.get_str("leader_identity").ok(), Some("pod-4"));
+        assert!(d.get_datetime("written_at").is_ok());
+    }
+    // A newer term's key stays as it was, and the write is fenced by that key.
+    let err = once(vec![insert("newer", 3), insert("other", 4)])
+        .await
+        .expect_err("newer is fenced");
+    assert!(
+        matches!(&err, SinkError::Fenced { key, .. } if key == "newer"),
+        "{err}"
+    );
+    let d = doc_of(&s, "newer").await;
+    assert_eq!(
+        (d.get_i32("v").ok(), d.get_i64("leader_term").ok()),
+        (Some(50), Some(5))
+    );
+    assert_eq!(doc_of(&s, "other").await.get_i32("v").ok(), Some(4));
+    drop_mongo_database(&url).await;
+}

@@ -1,18 +1,19 @@
 //! The Mongo documents of the trades datasets, in the klines datasets' collections and shapes
 //! (`health_metrics` per dataset per cycle, upserted `audit_logs` per finding, same keys with
-//! timeframe `trades`), and their fenced write through the same sink. Documents are pure.
+//! timeframe `trades`), and their fenced, batched write through the same sink. Documents are
+//! pure.
 
 use chrono::{DateTime, Utc};
 use mongodb::bson::{Bson, Document, doc};
 use store::bson_safe::{date, double};
 use store::trades::TRADES_TABLE;
-use store::{Fence, MongoSink};
+use store::{Batching, Fence, FencedWrite, MongoSink};
 use tokio_util::sync::CancellationToken;
 
 use crate::documents::{AUDIT_LOGS, HEALTH_METRICS};
 use crate::finding::{Check, Finding, rfc3339};
 use crate::trades::reconcile::TradesReport;
-use crate::write::{WriteError, Written};
+use crate::write::{Statements, WriteError, Written, write_statements};
 
 /// The timeframe label of every trades dataset.
 pub const TRADES_TIMEFRAME: &str = "trades";
@@ -115,17 +116,94 @@ pub fn unresolved_filter(r: &TradesReport) -> Option<Document> {
     })
 }
 
-/// Writes the trades reports, one request per document: per dataset it re-claims the fence,
-/// upserts the findings, resolves the findings not seen again and upserts the health document,
-/// every write fenced and bounded by the write deadline, stopping between writes once `stop`
-/// is cancelled. There is one trades dataset per symbol, so this stays a small share of a
-/// cycle's writes; the klines reports go out batched ([`crate::write::write_reports`]).
+/// The statements of the trades datasets' writes: (findings, resolutions, health
+/// documents), in the klines datasets' shape ([`crate::write::statements`]): every audited
+/// dataset's resolution in one statement naming its symbols. Pure.
+pub fn statements(reports: &[TradesReport], run_id: &str) -> Statements {
+    let mut findings = Vec::new();
+    let mut groups: Vec<(Document, Bson, Vec<String>)> = Vec::new();
+    let mut health = Vec::with_capacity(reports.len());
+    for r in reports {
+        for f in &r.findings {
+            let (set, set_on_insert) = finding_doc(r, f, run_id);
+            findings.push(FencedWrite::Upsert {
+                key: f.key(&r.symbol, TRADES_TIMEFRAME),
+                set,
+                set_on_insert,
+            });
+        }
+        if let Some(mut filter) = unresolved_filter(r) {
+            // The trades datasets of a cycle share the filter but for the symbol.
+            filter.remove("symbol");
+            let at = date(r.params.now);
+            match groups.iter_mut().find(|(f, a, _)| *f == filter && *a == at) {
+                Some((_, _, symbols)) => symbols.push(r.symbol.clone()),
+                None => groups.push((filter, at, vec![r.symbol.clone()])),
+            }
+        }
+        health.push(FencedWrite::Insert {
+            key: health_id(r),
+            set: health_doc(r, run_id),
+        });
+    }
+    let resolutions = groups
+        .into_iter()
+        .map(|(mut filter, at, symbols)| {
+            filter.insert("symbol", doc! { "$in": symbols });
+            FencedWrite::UpdateMany {
+                filter,
+                set: doc! { "resolved_at": at },
+            }
+        })
+        .collect();
+    (findings, resolutions, health)
+}
+
+/// Writes the trades reports with the default [`Batching`]: see [`write_reports_with`].
+///
+/// # Errors
+/// As [`write_reports_with`].
+pub async fn write_reports(
+    sink: &MongoSink,
+    fence: &Fence,
+    reports: &[TradesReport],
+    run_id: &str,
+    now: DateTime<Utc>,
+    stop: &CancellationToken,
+) -> Result<Written, WriteError> {
+    write_reports_with(sink, fence, reports, run_id, now, stop, Batching::default()).await
+}
+
+/// Writes the trades reports as the klines reports are written
+/// ([`crate::write::write_reports_with`]): findings and health documents as a few unordered
+/// commands, then the resolutions, the fence re-claimed before every round, every command
+/// bounded by the write deadline, stopping between rounds once `stop` is cancelled. Writes
+/// the same documents as [`write_reports_per_document`].
 ///
 /// # Errors
 /// [`WriteError::Sink`] ([`store::SinkError::Fenced`] when a newer term wrote or claimed the
 /// fence, [`store::SinkError::DeadlinePassed`] after the write deadline);
 /// [`WriteError::Stopped`] when `stop` was cancelled.
-pub async fn write_reports(
+pub async fn write_reports_with(
+    sink: &MongoSink,
+    fence: &Fence,
+    reports: &[TradesReport],
+    run_id: &str,
+    now: DateTime<Utc>,
+    stop: &CancellationToken,
+    batching: Batching,
+) -> Result<Written, WriteError> {
+    let cycle = statements(reports, run_id);
+    write_statements(sink, fence, now, stop, batching, cycle).await
+}
+
+/// The reference path: one request per document, per dataset (claim, findings, resolution,
+/// health). The service writes with [`write_reports`]; this is kept so a test can prove both
+/// leave the same documents.
+///
+/// # Errors
+/// As [`write_reports_with`].
+pub async fn write_reports_per_document(
     sink: &MongoSink,
     fence: &Fence,
     reports: &[TradesReport],

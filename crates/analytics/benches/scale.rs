@@ -1,0 +1,155 @@
+//! `make bench-scale` (analytics half): one analytics cycle at 500 symbols (90 days of 1h
+//! candles each, the golden series scaled per symbol), its read-and-compute phase against its
+//! write phase, with Mongo direct and through a 10 ms round trip (testkit's latency proxy),
+//! each on a freshly started SecantusDB; then the same cycle written again into the direct
+//! database (every key exists: what 3 of 4 cycles an hour write at the default 15-minute
+//! interval). Needs the local MariaDB and `.venv-mongo` (`make services`).
+//!
+//! `cargo bench -p analytics --bench scale` (`SCALE_SYMBOLS=100` for fewer symbols).
+
+use std::time::{Duration, Instant};
+
+use analytics::config::Settings;
+use analytics::cycle::analyze_all;
+use analytics::golden::{series_a, series_b};
+use analytics::options::Options;
+use analytics::write::{ensure_indexes, write_analyses};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use store::testing::{MariaDb, MongoInstance, candle, unique_name};
+use store::{Fence, Kline, KlineSource, MongoSink, Timeframe};
+use testkit::latency::LatencyProxy;
+use tokio_util::sync::CancellationToken;
+
+/// 90 days of hourly candles.
+const CANDLES: usize = 90 * 24;
+/// 10 ms round trip.
+const ONE_WAY: Duration = Duration::from_millis(5);
+
+fn h1() -> Timeframe {
+    "1h".parse().expect("1h")
+}
+
+fn symbol(i: usize) -> String {
+    format!("S{i:03}USDT")
+}
+
+fn dec(x: f64) -> Decimal {
+    format!("{x:.8}").parse().expect("decimal")
+}
+
+/// One symbol's candles up to `hour`: series A or B, scaled so no two symbols are the same.
+fn rows(i: usize, hour: DateTime<Utc>) -> Vec<Kline> {
+    let g = if i.is_multiple_of(2) {
+        series_a(CANDLES)
+    } else {
+        series_b(CANDLES)
+    };
+    let f = 1.0 + i as f64 / 1000.0;
+    g.iter()
+        .enumerate()
+        .map(|(j, c)| {
+            let open = hour - chrono::Duration::hours((CANDLES - 1 - j) as i64);
+            let mut k = candle(&symbol(i), h1(), open);
+            (k.open, k.high, k.low, k.close, k.volume) = (
+                dec(c.open * f),
+                dec(c.high * f),
+                dec(c.low * f),
+                dec(c.close * f),
+                dec(c.volume),
+            );
+            k
+        })
+        .collect()
+}
+
+/// A database URL on a fresh server, direct or through the proxy.
+async fn fresh(proxied: bool) -> (MongoInstance, Option<LatencyProxy>, String) {
+    let m = MongoInstance::start();
+    let (proxy, port) = if proxied {
+        let target = ([127, 0, 0, 1], m.port).into();
+        let p = LatencyProxy::start(target, ONE_WAY).await.expect("proxy");
+        let port = p.port();
+        (Some(p), port)
+    } else {
+        (None, m.port)
+    };
+    let url = format!(
+        "mongodb://127.0.0.1:{port}/{}?directConnection=true",
+        unique_name()
+    );
+    (m, proxy, url)
+}
+
+/// Writes `analyses` into `url`; returns the time taken and the documents written.
+async fn write(
+    url: &str,
+    analyses: &[analytics::analysis::Analysis],
+    at: DateTime<Utc>,
+) -> (f64, u64) {
+    let sink = MongoSink::connect(url, "bench-scale", Duration::from_secs(600))
+        .await
+        .expect("connect");
+    ensure_indexes(&sink).await.expect("indexes");
+    let fence = Fence::new("data-manager-analytics", 1, "bench");
+    let t = Instant::now();
+    let counts = write_analyses(
+        &sink,
+        &fence,
+        analyses,
+        &Options::default(),
+        at,
+        &CancellationToken::new(),
+    )
+    .await
+    .expect("write");
+    let took = t.elapsed().as_secs_f64();
+    sink.shutdown().await;
+    (took, counts.values().sum())
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = std::env::var("SCALE_SYMBOLS")
+        .map_or(500, |s| s.trim().parse().expect("SCALE_SYMBOLS: a number"));
+    let now = Utc::now();
+    let hour = DateTime::from_timestamp(now.timestamp() / 3600 * 3600, 0).expect("hour");
+    let db = MariaDb::create().await;
+    let t = Instant::now();
+    for i in 0..n {
+        db.insert(h1(), &symbol(i), &rows(i, hour)).await;
+    }
+    println!(
+        "seeded {} rows ({n} symbols × {CANDLES} 1h candles) in {:.1}s",
+        n * CANDLES,
+        t.elapsed().as_secs_f64()
+    );
+    let source = KlineSource::connect_lazy(db.options(), Duration::from_secs(600));
+    let settings = Settings {
+        symbols: (0..n).map(symbol).collect(),
+        timeframes: vec![h1()],
+        options: Options::default(),
+        db_timeout: Duration::from_secs(600),
+    };
+    // Warm MariaDB's buffer pool once.
+    analyze_all(&source, &settings, now).await.expect("warm-up");
+    let t = Instant::now();
+    let analyses = analyze_all(&source, &settings, now).await.expect("cycle");
+    let compute = t.elapsed().as_secs_f64();
+    println!("| symbols | Mongo | read + compute | write | write / (read + compute) | documents |");
+    println!("|---|---|---|---|---|---|");
+    let (_m, _p, direct) = fresh(false).await;
+    let mut rows_out = vec![("direct", write(&direct, &analyses, now).await)];
+    {
+        let (_m, _p, proxied) = fresh(true).await;
+        rows_out.push(("10 ms RTT", write(&proxied, &analyses, now).await));
+    }
+    rows_out.push(("direct, keys exist", write(&direct, &analyses, now).await));
+    for (mongo, (w, docs)) in rows_out {
+        println!(
+            "| {n} | {mongo} | {compute:.2} s | {w:.2} s | {:.2}× | {docs} |",
+            w / compute
+        );
+    }
+    source.close().await;
+}
