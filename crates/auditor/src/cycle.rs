@@ -52,7 +52,7 @@ pub fn earliest_start(settings: &Settings, now: DateTime<Utc>) -> DateTime<Utc> 
         .unwrap_or(now)
 }
 
-/// Audits every dataset of `settings` at `now` (C.2), stopping early (with the reports so far)
+/// Audits every dataset of `settings` at `now`, stopping early (with the reports so far)
 /// once `stop` is cancelled. One dataset never stops the others: a missing table or symbol, a
 /// table lacking columns, or a read that fails twice while the server still answers becomes
 /// that dataset's report.

@@ -361,7 +361,7 @@ impl MongoSink {
             .collect())
     }
 
-    /// Claims the fence document for `fence.term` (`leader.md` §9): succeeds when no newer term
+    /// Claims the fence document for `fence.term` (see `docs/fencing.md`): succeeds when no newer term
     /// claimed it. Call it before every batch of writes.
     ///
     /// # Errors
