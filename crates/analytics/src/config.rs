@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use elected_loop::config::cadence;
 pub use runtime::config::ConfigError;
 use runtime::config::{AdminArgs, Flag, LogArgs, Seconds, ServiceArgs, invalid, list};
-use scheduler::config::cadence;
 use store::Timeframe;
 use store::config::{StoreArgs, timeframes};
 

@@ -70,41 +70,77 @@ pub fn compute(series: &[(String, Vec<Candle>)], options: &Options) -> Result<Co
     if qualifying.len() < 2 {
         return Err(Skip::TooFewSymbols);
     }
-    // Inner join on open time: the times every symbol has.
+    let joined = joined_times(&qualifying);
+    let Some(&timestamp) = joined.last() else {
+        return Err(Skip::TooFewJoinedRows);
+    };
+    if joined.len() < MIN_JOINED_ROWS {
+        return Err(Skip::TooFewJoinedRows);
+    }
+    let symbols: Vec<String> = qualifying.iter().map(|(s, _)| s.clone()).collect();
+    let columns = input_columns(&qualifying, &joined, options.correlation_input);
+    let b = symbols.iter().position(|s| s == BENCHMARK).unwrap_or(0);
+    let matrix: Vec<Vec<f64>> = columns
+        .iter()
+        .map(|x| columns.iter().map(|y| pearson(x, y)).collect())
+        .collect();
+    let per_symbol = symbol_correlations(&symbols, &columns, &matrix, b, options);
+    Ok(Correlation {
+        benchmark: symbols[b].clone(),
+        symbols,
+        matrix,
+        per_symbol,
+        timestamp,
+        input: options.correlation_input,
+    })
+}
+
+/// The inner join on open time: the times every qualifying symbol has, in order.
+fn joined_times(qualifying: &[&(String, Vec<Candle>)]) -> Vec<DateTime<Utc>> {
     let mut counts: BTreeMap<DateTime<Utc>, usize> = BTreeMap::new();
-    for (_, candles) in &qualifying {
+    for (_, candles) in qualifying {
         let mut seen: Vec<DateTime<Utc>> = candles.iter().map(|c| c.open_time).collect();
         seen.dedup();
         for t in seen {
             *counts.entry(t).or_default() += 1;
         }
     }
-    let joined: Vec<DateTime<Utc>> = counts
+    counts
         .into_iter()
         .filter(|&(_, n)| n == qualifying.len())
         .map(|(t, _)| t)
-        .collect();
-    if joined.len() < MIN_JOINED_ROWS {
-        return Err(Skip::TooFewJoinedRows);
-    }
-    let symbols: Vec<String> = qualifying.iter().map(|(s, _)| s.clone()).collect();
-    let columns: Vec<Vec<f64>> = qualifying
+        .collect()
+}
+
+/// Each symbol's close prices at the joined times, or their returns, by `input`.
+fn input_columns(
+    qualifying: &[&(String, Vec<Candle>)],
+    joined: &[DateTime<Utc>],
+    input: CorrelationInput,
+) -> Vec<Vec<f64>> {
+    qualifying
         .iter()
         .map(|(_, candles)| {
             let by_time: BTreeMap<DateTime<Utc>, f64> =
                 candles.iter().map(|c| (c.open_time, c.close)).collect();
             let prices: Vec<f64> = joined.iter().map(|t| by_time[t]).collect();
-            match options.correlation_input {
+            match input {
                 CorrelationInput::Prices => prices,
                 CorrelationInput::Returns => pct_change(&prices, 1),
             }
         })
-        .collect();
-    let b = symbols.iter().position(|s| s == BENCHMARK).unwrap_or(0);
-    let matrix: Vec<Vec<f64>> = columns
-        .iter()
-        .map(|x| columns.iter().map(|y| pearson(x, y)).collect())
-        .collect();
+        .collect()
+}
+
+/// Each symbol's correlations with the others and, against the benchmark column `b`, its
+/// rolling correlation, lead/lag and volatility correlation (neutral for the benchmark itself).
+fn symbol_correlations(
+    symbols: &[String],
+    columns: &[Vec<f64>],
+    matrix: &[Vec<f64>],
+    b: usize,
+    options: &Options,
+) -> Vec<SymbolCorrelation> {
     let lag_input = |x: &[f64]| -> Vec<f64> {
         match options.correlation_input {
             CorrelationInput::Prices => x.to_vec(),
@@ -116,7 +152,7 @@ pub fn compute(series: &[(String, Vec<Candle>)], options: &Options) -> Result<Co
         }
     };
     let bench_vol = rolling(&columns[b], VOLATILITY_WINDOW, sample_std);
-    let per_symbol = symbols
+    symbols
         .iter()
         .enumerate()
         .map(|(i, s)| {
@@ -150,15 +186,7 @@ pub fn compute(series: &[(String, Vec<Candle>)], options: &Options) -> Result<Co
                 },
             }
         })
-        .collect();
-    Ok(Correlation {
-        benchmark: symbols[b].clone(),
-        symbols,
-        matrix,
-        per_symbol,
-        timestamp: *joined.last().expect("at least 20 joined rows"),
-        input: options.correlation_input,
-    })
+        .collect()
 }
 
 impl Correlation {

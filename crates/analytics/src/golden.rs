@@ -7,6 +7,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use crate::candle::Candle;
 
 /// The first open time of both series: 2025-10-01T00:00Z.
+///
+/// # Panics
+/// Never: the date is a valid literal.
 pub fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 10, 1, 0, 0, 0)
         .single()

@@ -13,10 +13,8 @@
 //! - [`csv`]: the candle files of `dm-analytics compute`; [`compute`]: its JSON output.
 //! - [`documents`]: the MongoDB documents and indexes (pure); [`write`](mod@write): writing them fenced.
 //! - [`config`]: the command line and environment; [`cycle`]: one cycle's reads and analysis;
-//!   [`schedule`]: the job `dm-analytics run` hands to the `scheduler` crate (election,
+//!   [`schedule`]: the job `dm-analytics run` hands to the `elected_loop` crate (election,
 //!   retries, probes); [`metrics`]: metric names.
-#![deny(missing_docs)]
-#![forbid(unsafe_code)]
 
 pub mod analysis;
 pub mod candle;

@@ -32,10 +32,10 @@ pub const FENCED: &str = "data_manager_analytics_fenced_total";
 /// The `metric` label of the correlation matrix documents.
 pub const MATRIX_LABEL: &str = "correlation_matrix";
 
-pub use scheduler::Outcome;
+pub use elected_loop::Outcome;
 
 /// The cycle metrics the scheduler records.
-pub const CYCLE: scheduler::CycleMetrics = scheduler::CycleMetrics {
+pub const CYCLE: elected_loop::CycleMetrics = elected_loop::CycleMetrics {
     cycle_seconds: CYCLE_SECONDS,
     cycles: CYCLES,
     last_success: LAST_SUCCESS,

@@ -1,11 +1,11 @@
 //! `dm-analytics run`: what one analytics cycle does. The service around it (readiness probes,
-//! the admin server, the election, the leader-gated loop) is [`scheduler::run`].
+//! the admin server, the election, the leader-gated loop) is [`elected_loop::run`].
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use scheduler::{Failure, Job, RunConfig, Service, Starting, Stores, Term};
+use elected_loop::{Failure, Job, RunConfig, Service, Starting, Stores, Term};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -14,7 +14,7 @@ use crate::cycle::analyze_all;
 use crate::metrics;
 use crate::write::{WriteError, ensure_indexes, write_analyses};
 
-pub use scheduler::RunError;
+pub use elected_loop::RunError;
 
 /// dm-analytics as the scheduler sees it.
 pub static SERVICE: Service = Service {
@@ -49,7 +49,7 @@ pub async fn run(
         settings,
         indexes_ready: false,
     };
-    scheduler::run(&SERVICE, config, analytics, shutdown).await
+    elected_loop::run(&SERVICE, config, analytics, shutdown).await
 }
 
 /// The analytics job.
@@ -140,7 +140,7 @@ impl Job for Analytics {
 mod tests {
     use std::time::Duration;
 
-    use scheduler::backoff;
+    use elected_loop::backoff;
 
     #[test]
     fn backoff_doubles_from_the_minimum_and_caps_at_the_interval() {

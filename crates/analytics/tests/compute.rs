@@ -28,6 +28,37 @@ fn rel(a: &Value, expected: f64) -> f64 {
     ((a.as_f64().expect("a number") - expected) / expected).abs()
 }
 
+/// Series A's volatility document: the golden values, its metadata and its field order.
+fn assert_series_a_volatility(vol: &Value) {
+    assert!(rel(&vol["rolling_stddev"], 0.006272639780820264) < 1e-9);
+    assert!(rel(&vol["annualized_volatility"], 0.09957506954364673) < 1e-9);
+    assert!(rel(&vol["parkinson"], 0.009397256386673486) < 1e-9);
+    assert!(rel(&vol["garman_klass"], 0.010052938717483457) < 1e-9);
+    assert!(rel(&vol["volatility_of_volatility"], 0.0014256485665722738) < 1e-9);
+    assert_eq!(vol["metadata"]["method"], "rolling_stddev");
+    assert_eq!(vol["metadata"]["window"], "30d");
+    assert_eq!(vol["metadata"]["parameters"]["rolling_window"], 20);
+    assert_eq!(vol["metadata"]["completeness"], 100.0);
+    assert_eq!(vol["metadata"]["options"]["annualization"], "legacy");
+    let field_names: Vec<&str> = vol
+        .as_object()
+        .expect("o")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        field_names,
+        [
+            "rolling_stddev",
+            "annualized_volatility",
+            "parkinson",
+            "garman_klass",
+            "volatility_of_volatility",
+            "metadata"
+        ]
+    );
+}
+
 #[test]
 fn series_a_and_b_print_every_metric_correlation_and_the_matrix() {
     let a = write("a", &to_csv(&series_a(720)));
@@ -63,34 +94,7 @@ fn series_a_and_b_print_every_metric_correlation_and_the_matrix() {
             "correlation"
         ]
     );
-    let vol = &btc["volatility"];
-    assert!(rel(&vol["rolling_stddev"], 0.006272639780820264) < 1e-9);
-    assert!(rel(&vol["annualized_volatility"], 0.09957506954364673) < 1e-9);
-    assert!(rel(&vol["parkinson"], 0.009397256386673486) < 1e-9);
-    assert!(rel(&vol["garman_klass"], 0.010052938717483457) < 1e-9);
-    assert!(rel(&vol["volatility_of_volatility"], 0.0014256485665722738) < 1e-9);
-    assert_eq!(vol["metadata"]["method"], "rolling_stddev");
-    assert_eq!(vol["metadata"]["window"], "30d");
-    assert_eq!(vol["metadata"]["parameters"]["rolling_window"], 20);
-    assert_eq!(vol["metadata"]["completeness"], 100.0);
-    assert_eq!(vol["metadata"]["options"]["annualization"], "legacy");
-    let field_names: Vec<&str> = vol
-        .as_object()
-        .expect("o")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(
-        field_names,
-        [
-            "rolling_stddev",
-            "annualized_volatility",
-            "parkinson",
-            "garman_klass",
-            "volatility_of_volatility",
-            "metadata"
-        ]
-    );
+    assert_series_a_volatility(&btc["volatility"]);
     let volume = &btc["volume"];
     assert_eq!(volume["total_volume"], 64860.0);
     assert!(rel(&volume["volume_sma"], 2756.5) < 1e-9);

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use elected_loop::config::cadence;
 pub use runtime::config::ConfigError;
 use runtime::config::{AdminArgs, Flag, LogArgs, Seconds, ServiceArgs, invalid, list};
-use scheduler::config::cadence;
 use store::Timeframe;
 use store::config::{StoreArgs, timeframes};
 
@@ -240,6 +240,44 @@ impl AuditArgs {
     /// [`ConfigError`] naming the variable that breaks a rule.
     pub fn settings(&self) -> Result<Settings, ConfigError> {
         let timeframes = timeframes(&self.timeframes, "AUDIT_TIMEFRAMES")?;
+        let symbols = self.symbols()?;
+        let window = i64::try_from(self.window.0.as_secs()).unwrap_or(i64::MAX);
+        if window < 60 || self.window.0.subsec_nanos() != 0 {
+            return Err(invalid(
+                "AUDIT_WINDOW",
+                "must be whole seconds, at least 60",
+            ));
+        }
+        self.check_tolerance(&timeframes)?;
+        if !(0..=10_000).contains(&self.min_due_slots) {
+            return Err(invalid(
+                "AUDIT_MIN_DUE_SLOTS",
+                "must be between 0 and 10000",
+            ));
+        }
+        let max_lag = self.max_lag(&timeframes)?;
+        if self.max_row_findings == 0 {
+            return Err(invalid("AUDIT_MAX_ROW_FINDINGS", "must be ≥ 1"));
+        }
+        self.store.validate()?;
+        Ok(Settings {
+            timeframes,
+            symbols,
+            window,
+            tolerance: self.tolerance,
+            max_lag,
+            profile: self.profile,
+            max_row_findings: self.max_row_findings,
+            min_due_slots: self.min_due_slots,
+            db_timeout: self.store.db_timeout.0,
+            trades: self.trades.settings()?,
+            health_history_days: self.health_history_days,
+        })
+    }
+
+    /// `AUDIT_SYMBOLS` (`auto`, or a list), else `SUPPORTED_PAIRS`: never empty, ASCII
+    /// alphanumeric, upper-cased.
+    fn symbols(&self) -> Result<Symbols, ConfigError> {
         let symbols = match self.audit_symbols.as_deref().map(str::trim) {
             Some("auto") => Symbols::Auto,
             Some(s) if !s.is_empty() => Symbols::List(upper(list(s))),
@@ -255,17 +293,15 @@ impl AuditArgs {
         {
             return Err(invalid("AUDIT_SYMBOLS", format!("`{bad}` is not a symbol")));
         }
-        let window = i64::try_from(self.window.0.as_secs()).unwrap_or(i64::MAX);
-        if window < 60 || self.window.0.subsec_nanos() != 0 {
-            return Err(invalid(
-                "AUDIT_WINDOW",
-                "must be whole seconds, at least 60",
-            ));
-        }
+        Ok(symbols)
+    }
+
+    /// τ is at least 0 and below half of every interval: a row within τ of two slots would
+    /// fill both.
+    fn check_tolerance(&self, timeframes: &[Timeframe]) -> Result<(), ConfigError> {
         if self.tolerance < 0 {
             return Err(invalid("GAP_TOLERANCE_SECONDS", "must be ≥ 0"));
         }
-        // A row within τ of two slots would fill both: τ must stay below half of every interval.
         if let Some(tf) = timeframes
             .iter()
             .find(|tf| self.tolerance.saturating_mul(2) >= tf.seconds())
@@ -278,12 +314,12 @@ impl AuditArgs {
                 ),
             ));
         }
-        if !(0..=10_000).contains(&self.min_due_slots) {
-            return Err(invalid(
-                "AUDIT_MIN_DUE_SLOTS",
-                "must be between 0 and 10000",
-            ));
-        }
+        Ok(())
+    }
+
+    /// Each timeframe's freshness limit: its default, overridden by `AUDIT_MAX_LAG` items
+    /// (`secs` for all, `tf=secs` for one).
+    fn max_lag(&self, timeframes: &[Timeframe]) -> Result<BTreeMap<Timeframe, i64>, ConfigError> {
         let mut max_lag: BTreeMap<Timeframe, i64> = timeframes
             .iter()
             .map(|&tf| (tf, default_max_lag(tf)))
@@ -307,23 +343,7 @@ impl AuditArgs {
                 }
             }
         }
-        if self.max_row_findings == 0 {
-            return Err(invalid("AUDIT_MAX_ROW_FINDINGS", "must be ≥ 1"));
-        }
-        self.store.validate()?;
-        Ok(Settings {
-            timeframes,
-            symbols,
-            window,
-            tolerance: self.tolerance,
-            max_lag,
-            profile: self.profile,
-            max_row_findings: self.max_row_findings,
-            min_due_slots: self.min_due_slots,
-            db_timeout: self.store.db_timeout.0,
-            trades: self.trades.settings()?,
-            health_history_days: self.health_history_days,
-        })
+        Ok(max_lag)
     }
 }
 

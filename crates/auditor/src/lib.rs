@@ -12,11 +12,9 @@
 //! - [`documents`]: the Mongo documents and indexes (pure); [`write`](mod@write): writing them fenced.
 //! - [`output`]: the JSON of `once --json`.
 //! - [`once`]: `dm-auditor once`; [`schedule`]: the audit job `dm-auditor run` hands to
-//!   the `scheduler` crate (election, retries, probes).
+//!   the `elected_loop` crate (election, retries, probes).
 //! - [`metrics`]: metric names and recording.
 //! - [`trades`]: the `trades` table reconciled against the reference klines (its own datasets).
-#![deny(missing_docs)]
-#![forbid(unsafe_code)]
 
 pub mod candles;
 pub mod config;

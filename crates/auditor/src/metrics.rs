@@ -41,10 +41,10 @@ pub const DATASET_PROBLEMS: &str = "data_manager_audit_dataset_problems_total";
 /// Terms ended by a fenced write.
 pub const FENCED: &str = "data_manager_audit_fenced_total";
 
-pub use scheduler::Outcome;
+pub use elected_loop::Outcome;
 
 /// The cycle metrics the scheduler records.
-pub const CYCLE: scheduler::CycleMetrics = scheduler::CycleMetrics {
+pub const CYCLE: elected_loop::CycleMetrics = elected_loop::CycleMetrics {
     cycle_seconds: CYCLE_SECONDS,
     cycles: CYCLES,
     last_success: LAST_SUCCESS,

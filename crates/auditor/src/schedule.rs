@@ -1,10 +1,10 @@
 //! `dm-auditor run`: what one audit cycle does. The service around it (readiness probes, the
-//! admin server, the election, the leader-gated loop) is [`scheduler::run`].
+//! admin server, the election, the leader-gated loop) is [`elected_loop::run`].
 
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use scheduler::{Failure, Job, RunConfig, Service, Starting, Stores, Term};
+use elected_loop::{Failure, Job, RunConfig, Service, Starting, Stores, Term};
 use store::MongoSink;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -18,7 +18,7 @@ use crate::once::summary;
 use crate::quality_events::QualityEvents;
 use crate::write::{WriteError, ensure_indexes, stored_row_keys, write_reports};
 
-pub use scheduler::RunError;
+pub use elected_loop::RunError;
 
 /// Cycles whose write failed and is owed; beyond this the oldest is dropped (a Mongo outage of
 /// an hour at the default interval). The newest results matter most.
@@ -59,7 +59,7 @@ pub async fn run(
         indexes_ready: false,
         events: QualityEvents::new(args.events),
     };
-    scheduler::run(&SERVICE, config, audit, shutdown).await
+    elected_loop::run(&SERVICE, config, audit, shutdown).await
 }
 
 /// A cycle's results not yet written, and the term that computed them: only that term may
@@ -217,7 +217,7 @@ impl Audit {
 mod tests {
     use std::time::Duration;
 
-    use scheduler::backoff;
+    use elected_loop::backoff;
 
     use super::*;
 

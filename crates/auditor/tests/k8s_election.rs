@@ -6,6 +6,11 @@
 //!
 //! Ignored in `make test`: it needs the server and the variables `tests/k8s/run.sh` exports.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "each scenario is told from start to finish; splitting them into named steps is still to do"
+)]
+
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,11 @@
 //! Mongo-compatible server and the local NATS; a subscriber on a unique subject receives exactly
 //! the transitions of a gap appearing and being repaired, each once, with `Nats-Msg-Id` set.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "each scenario is told from start to finish; splitting them into named steps is still to do"
+)]
+
 mod support;
 
 use std::time::Duration;

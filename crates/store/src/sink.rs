@@ -128,7 +128,10 @@ impl Deadline {
         Deadline::from_fn(move || Some(t))
     }
 
-    /// The time left at `now`: `Ok(None)` without a deadline, `Err(())` once it has passed.
+    /// The time left at `now`: `Ok(None)` without a deadline.
+    ///
+    /// # Errors
+    /// `Err(())` once the deadline has passed, or when the writer no longer leads.
     #[allow(clippy::result_unit_err)]
     pub fn remaining(&self, now: Instant) -> Result<Option<Duration>, ()> {
         match &self.0 {

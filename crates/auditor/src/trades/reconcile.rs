@@ -440,6 +440,35 @@ fn volumes_match(s: &Slot, r: &Reference) -> bool {
     (s.quantity - r.volume).abs() <= tol && (s.quote - r.quote_volume).abs() <= tol
 }
 
+/// Trades missing from the candles' counts: high once their share reaches
+/// `HIGH_MISSING_SHARE`, with the worst candle named.
+fn missing_finding(c: &TradesCounts, worst: Option<(DateTime<Utc>, i64, i64)>) -> Option<Finding> {
+    if c.missing_trades <= 0 {
+        return None;
+    }
+    let share = c.missing_trades as f64 / c.expected_trades as f64;
+    let mut details = format!(
+        "{} of {} trades missing ({:.2}%) in {} of {} candles",
+        c.missing_trades,
+        c.expected_trades,
+        100.0 * share,
+        c.short_candles,
+        c.reference_candles
+    );
+    if let Some((open, stored, expected)) = worst {
+        details.push_str(&format!(
+            "; worst candle {}: {stored} stored of {expected}",
+            rfc3339(open)
+        ));
+    }
+    let severity = if share >= HIGH_MISSING_SHARE {
+        Severity::High
+    } else {
+        Severity::Medium
+    };
+    Some(Finding::dataset(Check::TradesMissing, severity, details))
+}
+
 /// The findings a finished audit shows, in a fixed order.
 fn findings(
     c: &TradesCounts,
@@ -449,30 +478,7 @@ fn findings(
     probes: &Probes,
     id_range: Option<(i64, i64)>,
 ) -> Vec<Finding> {
-    let mut out = Vec::new();
-    if c.missing_trades > 0 {
-        let share = c.missing_trades as f64 / c.expected_trades as f64;
-        let mut details = format!(
-            "{} of {} trades missing ({:.2}%) in {} of {} candles",
-            c.missing_trades,
-            c.expected_trades,
-            100.0 * share,
-            c.short_candles,
-            c.reference_candles
-        );
-        if let Some((open, stored, expected)) = worst {
-            details.push_str(&format!(
-                "; worst candle {}: {stored} stored of {expected}",
-                rfc3339(open)
-            ));
-        }
-        let severity = if share >= HIGH_MISSING_SHARE {
-            Severity::High
-        } else {
-            Severity::Medium
-        };
-        out.push(Finding::dataset(Check::TradesMissing, severity, details));
-    }
+    let mut out: Vec<Finding> = missing_finding(c, worst).into_iter().collect();
     if c.excess_trades > 0 {
         out.push(Finding::dataset(
             Check::TradesExcess,

@@ -1,4 +1,5 @@
-//! The service both schedulers (dm-auditor, dm-analytics) run: the admin server and health,
+//! The elected loop: the service both schedulers (dm-auditor, dm-analytics) run. The admin
+//! server and health,
 //! MySQL/Mongo readiness probes, Lease election (or `LEADER_ELECTION=disabled`), a cycle every
 //! interval only while leading with capped jittered backoff after failures, a fenced term that
 //! stops writing, throttled failure logs, and drain plus Lease release on shutdown.
