@@ -104,7 +104,7 @@ pub async fn write_reports(
 /// few statements instead of thousands.
 pub fn statements(reports: &[DatasetReport], run_id: &str) -> Statements {
     let mut findings = Vec::new();
-    let mut groups: Vec<(Document, mongodb::bson::Bson, Vec<String>)> = Vec::new();
+    let mut unresolved = Vec::new();
     let mut health = Vec::with_capacity(reports.len());
     for r in reports {
         for f in &r.findings {
@@ -115,21 +115,34 @@ pub fn statements(reports: &[DatasetReport], run_id: &str) -> Statements {
                 set_on_insert,
             });
         }
-        if let Some(mut filter) = unresolved_filter(r) {
-            // Datasets whose filters differ only in the symbol share one statement.
-            filter.remove("symbol");
+        if let Some(filter) = unresolved_filter(r) {
             let at = store::bson_safe::date(r.params.now);
-            match groups.iter_mut().find(|(f, a, _)| *f == filter && *a == at) {
-                Some((_, _, symbols)) => symbols.push(r.symbol.clone()),
-                None => groups.push((filter, at, vec![r.symbol.clone()])),
-            }
+            unresolved.push((filter, at, r.symbol.clone()));
         }
         health.push(FencedWrite::Insert {
             key: health_id(r),
             set: health_doc(r, run_id),
         });
     }
-    let resolutions = groups
+    (findings, resolutions(unresolved), health)
+}
+
+/// The statements resolving the findings not seen again, from each audited dataset's
+/// (filter, resolution time, symbol): datasets whose filters differ only in the symbol share
+/// one statement (`symbol: {$in: [...]}`), so a cycle sends one per timeframe, not one per
+/// dataset.
+pub(crate) fn resolutions(
+    unresolved: impl IntoIterator<Item = (Document, mongodb::bson::Bson, String)>,
+) -> Vec<FencedWrite> {
+    let mut groups: Vec<(Document, mongodb::bson::Bson, Vec<String>)> = Vec::new();
+    for (mut filter, at, symbol) in unresolved {
+        filter.remove("symbol");
+        match groups.iter_mut().find(|(f, a, _)| *f == filter && *a == at) {
+            Some((_, _, symbols)) => symbols.push(symbol),
+            None => groups.push((filter, at, vec![symbol])),
+        }
+    }
+    groups
         .into_iter()
         .map(|(mut filter, at, symbols)| {
             filter.insert("symbol", doc! { "$in": symbols });
@@ -138,8 +151,7 @@ pub fn statements(reports: &[DatasetReport], run_id: &str) -> Statements {
                 set: doc! { "resolved_at": at },
             }
         })
-        .collect();
-    (findings, resolutions, health)
+        .collect()
 }
 
 /// Writes every report as a few unordered commands: findings (upserts) and health documents

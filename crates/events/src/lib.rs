@@ -19,7 +19,7 @@
 //!
 //! # Layout
 //! - `parse`: the algorithm (payload, kind, symbol, event time), pure.
-//! - `wire`: the one-pass serde scan that captures known keys as raw JSON slices.
+//! - `scan`: the one-pass scan that captures known keys as raw JSON slices.
 //! - `payload`, `levels`: typed payload structs built from the captured slices.
 //! - `kind`, `symbol`, `decimal`, `reject`: the domain types.
 //!
@@ -38,10 +38,10 @@ mod levels;
 mod parse;
 mod payload;
 mod reject;
+mod scan;
 mod symbol;
 mod time;
 mod value;
-mod wire;
 
 pub use decimal::Decimal;
 pub use event::Event;

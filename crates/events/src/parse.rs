@@ -7,9 +7,9 @@ use crate::event::Event;
 use crate::kind::{EventType, Kind};
 use crate::payload::Reader;
 use crate::reject::{Reject, excerpt};
+use crate::scan::{self, Data, Fields, Key};
 use crate::symbol::{Symbol, SymbolSource};
 use crate::value;
-use crate::wire::{self, Data, Fields, Key};
 
 /// Event times below this (before September 2001) are treated as absent: they are seconds,
 /// ids or garbage, and would make latency figures absurd.
@@ -25,7 +25,7 @@ pub const MIN_PLAUSIBLE_EVENT_TIME_MS: i64 = 1_000_000_000_000;
 /// [`RejectReason`](crate::RejectReason)s.
 pub fn parse(body: &[u8]) -> Result<Event<'_>, Reject> {
     // 1. Decode: UTF-8, JSON grammar and an object at the top, for the whole body.
-    let scan = wire::scan_message(body).map_err(|e| Reject::InvalidJson(e.to_string()))?;
+    let scan = scan::scan_message(body).map_err(|e| Reject::InvalidJson(e.to_string()))?;
 
     // 2. Payload: `data` when present, else the whole object (flat legacy form).
     let payload = match scan.data {

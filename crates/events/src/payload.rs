@@ -10,8 +10,8 @@ use std::borrow::Cow;
 use crate::decimal::Decimal;
 use crate::kind::{EventType, Kind};
 use crate::levels::Levels;
+use crate::scan::{self, Fields, Key};
 use crate::value;
-use crate::wire::{self, Fields, Key};
 
 /// The typed payload of an accepted event.
 #[derive(Debug, Clone, PartialEq)]
@@ -359,7 +359,7 @@ impl<'f, 'a> Reader<'f, 'a> {
     }
 
     fn kline(&mut self) -> Kline<'a> {
-        let k = match self.fields.get(Key::LowerK).map(wire::scan_object) {
+        let k = match self.fields.get(Key::LowerK).map(scan::scan_object) {
             Some(Some(k)) => k,
             _ => {
                 // `k` missing or not an object: the candle itself is malformed.

@@ -1,6 +1,6 @@
 //! Typed readings of captured JSON value text: strings, integers, booleans, decimals.
 //!
-//! The input is always the exact text of one valid JSON value (checked by `wire`).
+//! The input is always the exact text of one valid JSON value (checked by `scan`).
 //!
 //! Each function answers `None` when the value has another JSON type, so a caller can tell
 //! "absent" (no slot) from "malformed" (a slot that does not read).

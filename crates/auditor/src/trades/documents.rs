@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::documents::{AUDIT_LOGS, HEALTH_METRICS};
 use crate::finding::{Check, Finding, rfc3339};
 use crate::trades::reconcile::TradesReport;
-use crate::write::{Statements, WriteError, Written, write_statements};
+use crate::write::{Statements, WriteError, Written, resolutions, write_statements};
 
 /// The timeframe label of every trades dataset.
 pub const TRADES_TIMEFRAME: &str = "trades";
@@ -121,7 +121,7 @@ pub fn unresolved_filter(r: &TradesReport) -> Option<Document> {
 /// dataset's resolution in one statement naming its symbols. Pure.
 pub fn statements(reports: &[TradesReport], run_id: &str) -> Statements {
     let mut findings = Vec::new();
-    let mut groups: Vec<(Document, Bson, Vec<String>)> = Vec::new();
+    let mut unresolved = Vec::new();
     let mut health = Vec::with_capacity(reports.len());
     for r in reports {
         for f in &r.findings {
@@ -132,31 +132,15 @@ pub fn statements(reports: &[TradesReport], run_id: &str) -> Statements {
                 set_on_insert,
             });
         }
-        if let Some(mut filter) = unresolved_filter(r) {
-            // The trades datasets of a cycle share the filter but for the symbol.
-            filter.remove("symbol");
-            let at = date(r.params.now);
-            match groups.iter_mut().find(|(f, a, _)| *f == filter && *a == at) {
-                Some((_, _, symbols)) => symbols.push(r.symbol.clone()),
-                None => groups.push((filter, at, vec![r.symbol.clone()])),
-            }
+        if let Some(filter) = unresolved_filter(r) {
+            unresolved.push((filter, date(r.params.now), r.symbol.clone()));
         }
         health.push(FencedWrite::Insert {
             key: health_id(r),
             set: health_doc(r, run_id),
         });
     }
-    let resolutions = groups
-        .into_iter()
-        .map(|(mut filter, at, symbols)| {
-            filter.insert("symbol", doc! { "$in": symbols });
-            FencedWrite::UpdateMany {
-                filter,
-                set: doc! { "resolved_at": at },
-            }
-        })
-        .collect();
-    (findings, resolutions, health)
+    (findings, resolutions(unresolved), health)
 }
 
 /// Writes the trades reports with the default [`Batching`]: see [`write_reports_with`].
