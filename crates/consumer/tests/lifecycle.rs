@@ -85,6 +85,14 @@ fn final_total(logs: &str) -> (u64, String) {
     (total, final_line)
 }
 
+/// A clean exit whose final stats line counted all `n` messages and dropped none.
+fn assert_exited_zero_counting_all(status: std::process::ExitStatus, logs: &str, n: u64) {
+    assert_eq!(status.code(), Some(0), "{logs}");
+    let (total, final_line) = final_total(logs);
+    assert_eq!(total, n, "{final_line}");
+    assert!(final_line.contains("slow_consumer=0,"), "{final_line}");
+}
+
 #[tokio::test]
 async fn sigterm_under_load_counts_every_published_message() {
     let server = NatsServer::start();
@@ -102,11 +110,7 @@ async fn sigterm_under_load_counts_every_published_message() {
     publish(&server.url(), &subject, bodies(N, 8)).await;
     // Published and flushed to the server; the consumer is still working through them.
     let status = consumer.terminate(WAIT);
-    let logs = consumer.logs();
-    assert_eq!(status.code(), Some(0), "{logs}");
-    let (total, final_line) = final_total(&logs);
-    assert_eq!(total, N as u64, "{final_line}");
-    assert!(final_line.contains("slow_consumer=0,"), "{final_line}");
+    assert_exited_zero_counting_all(status, &consumer.logs(), N as u64);
 }
 
 // The worst case for a drain, made deterministic: the consumer is frozen while the server routes
@@ -130,11 +134,7 @@ async fn sigterm_with_a_backlog_on_the_wire_counts_every_message() {
     signal(consumer.pid(), "-TERM");
     signal(consumer.pid(), "-CONT");
     let status = consumer.wait_exit(WAIT);
-    let logs = consumer.logs();
-    assert_eq!(status.code(), Some(0), "{logs}");
-    let (total, final_line) = final_total(&logs);
-    assert_eq!(total, N as u64, "{final_line}");
-    assert!(final_line.contains("slow_consumer=0,"), "{final_line}");
+    assert_exited_zero_counting_all(status, &consumer.logs(), N as u64);
 }
 
 // The server comes back with other credentials (a rotated token): every reconnect is refused.
