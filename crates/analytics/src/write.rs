@@ -102,8 +102,9 @@ pub fn statements(
 }
 
 /// Upserts every document of `analyses` keyed by (symbol, timeframe, timestamp) as a few
-/// unordered `update` commands, collections in parallel (`batching.concurrency`), re-claiming
-/// the fence before every round and stopping between rounds once `stop` is cancelled. Writes
+/// unordered `update` commands, in rounds of up to `batching.concurrency` collections, each
+/// round one transaction that re-claims the fence, stopping between rounds once `stop` is
+/// cancelled. Writes
 /// the same documents as [`write_analyses_per_document`]. Returns the documents written per
 /// metric label.
 ///

@@ -4,8 +4,9 @@
 //! Each statement carries the same fence as a single write (`{_id: key, leader_term: {$lte:
 //! term}}` for a keyed upsert), so batching changes how many round trips a cycle costs, not
 //! what it writes. Documents a cycle creates (its health history) go out as `insert`s, which
-//! cannot overwrite anything; a key that already exists is re-sent as the fenced upsert. The fence document is re-claimed before every round of commands, and a
-//! round sends at most one chunk per collection, collections in parallel. Chunking is pure
+//! cannot overwrite anything; a key that already exists is re-sent as the fenced upsert. A round
+//! sends at most one chunk per collection, in one transaction that first re-claims the fence
+//! document. Chunking is pure
 //! ([`chunk`]), tested without a server.
 
 use std::collections::HashMap;

@@ -13,6 +13,7 @@
 //! - [`bson_safe`]: numbers that BSON can hold (no decimals, NaN/±∞ → null), at every depth.
 //! - [`batch`]: a cycle's fenced writes cut into a few unordered `update` commands.
 //! - [`sink`]: the MongoDB client: indexes, fenced upserts, the fence document.
+//! - `transaction`: a round of batched writes committed together with its fence claim.
 //! - [`seed`]: a copy of the extractor's database (DDL, inserts) for tests and the local demo.
 //! - `testing` (feature `testing`): per-test MariaDB databases and a SecantusDB server.
 
@@ -30,6 +31,7 @@ pub mod source;
 pub mod testing;
 pub mod timeframe;
 pub mod trades;
+mod transaction;
 
 pub use batch::{Batching, FencedWrite, Outcome};
 pub use kline::Kline;

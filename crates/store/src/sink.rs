@@ -6,8 +6,9 @@
 //! newer term wrote is never overwritten (the upsert finds no match, tries to insert the same
 //! `_id` again and the server answers E11000, reported as [`SinkError::Fenced`]); documents new
 //! to the collection may go out as `insert`s, which never overwrite ([`FencedWrite::Insert`]).
-//! A writer re-claims the fence document (`leader_fence`, one per Lease) before every batch,
-//! so a stale leader stops at its next batch once a newer term has claimed it. And no
+//! A batched write goes out in rounds, each one transaction that first re-claims the fence
+//! document (`leader_fence`, one per Lease): a stale leader's round lands before a newer
+//! term's first write or not at all, and it stops once a newer term has claimed the fence. And no
 //! operation starts after the [`Fence`]'s deadline, each carrying `maxTimeMS` = the time left, so none can land
 //! after another replica may have taken over. `docs/fencing.md` argues why this is enough.
 //! All of it is behaviour real MongoDB and the test server share.
@@ -20,11 +21,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ClientOptions;
-use mongodb::{Client, Collection, Database, IndexModel};
+use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::{Batching, Chunk, FencedWrite, Outcome, chunk};
+use crate::transaction::{RoundChunk, TxRound};
 
 use crate::bson_safe::{date, sanitize};
 use crate::mongo_url::database_name;
@@ -37,7 +39,7 @@ const DUPLICATE_KEY: i32 = 11_000;
 
 /// How long past an operation's server-side limit the client still waits for the answer (the
 /// server's `MaxTimeMSExpired` reply travelling back), before giving up on it.
-const REPLY_GRACE: Duration = Duration::from_millis(500);
+pub(crate) const REPLY_GRACE: Duration = Duration::from_millis(500);
 
 /// A failed write or probe. Messages never contain the URL's password.
 #[derive(Debug, thiserror::Error)]
@@ -198,9 +200,9 @@ struct Statement {
 /// The MongoDB database results go to.
 #[derive(Debug, Clone)]
 pub struct MongoSink {
-    client: Client,
+    pub(crate) client: Client,
     db: Database,
-    timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl MongoSink {
@@ -256,7 +258,7 @@ impl MongoSink {
         self.db.collection(name)
     }
 
-    async fn bounded<T, F>(&self, op: &'static str, fut: F) -> Result<T, SinkError>
+    pub(crate) async fn bounded<T, F>(&self, op: &'static str, fut: F) -> Result<T, SinkError>
     where
         F: IntoFuture<Output = mongodb::error::Result<T>>,
     {
@@ -365,11 +367,21 @@ impl MongoSink {
     }
 
     /// Claims the fence document for `fence.term` (see `docs/fencing.md`): succeeds when no newer term
-    /// claimed it. Call it before every batch of writes.
+    /// claimed it. [`MongoSink::write_batched`] claims it inside each round's transaction.
     ///
     /// # Errors
     /// [`SinkError::Fenced`] when a newer term holds the fence; other [`SinkError`]s on failure.
     pub async fn claim_fence(&self, fence: &Fence, now: DateTime<Utc>) -> Result<(), SinkError> {
+        self.claim_fence_in(fence, now, None).await
+    }
+
+    /// [`MongoSink::claim_fence`], inside `session`'s transaction when one is given.
+    pub(crate) async fn claim_fence_in(
+        &self,
+        fence: &Fence,
+        now: DateTime<Utc>,
+        session: Option<&mut ClientSession>,
+    ) -> Result<(), SinkError> {
         let statement = Statement {
             filter: doc! { "_id": &fence.lease, "term": { "$lte": fence.term } },
             update: doc! {
@@ -385,6 +397,7 @@ impl MongoSink {
             &fence.lease,
             fence,
             vec![statement],
+            session,
         )
         .await
         .map(|_| ())
@@ -420,7 +433,7 @@ impl MongoSink {
             upsert: true,
             multi: false,
         };
-        self.update("upsert", collection, key, fence, vec![statement])
+        self.update("upsert", collection, key, fence, vec![statement], None)
             .await
             .map(|_| ())
     }
@@ -447,7 +460,7 @@ impl MongoSink {
             upsert: false,
             multi: true,
         };
-        self.update("update_many", collection, "*", fence, vec![statement])
+        self.update("update_many", collection, "*", fence, vec![statement], None)
             .await
     }
 
@@ -460,6 +473,7 @@ impl MongoSink {
         key: &str,
         fence: &Fence,
         statements: Vec<Statement>,
+        session: Option<&mut ClientSession>,
     ) -> Result<u64, SinkError> {
         let updates: Vec<Bson> = statements
             .into_iter()
@@ -469,45 +483,44 @@ impl MongoSink {
                 })
             })
             .collect();
-        let reply = self
-            .send_update(op, collection, fence, updates, true)
-            .await?;
+        let command = doc! { "update": collection, "updates": updates, "ordered": true };
+        let reply = self.send_write(op, fence, command, session).await?;
         write_result(op, collection, key, fence.term, &reply)
     }
 
-    /// Sends one `update` command under `fence`'s deadline: see [`MongoSink::send_write`].
-    async fn send_update(
-        &self,
-        op: &'static str,
-        collection: &str,
-        fence: &Fence,
-        updates: Vec<Bson>,
-        ordered: bool,
-    ) -> Result<Document, SinkError> {
-        let command = doc! { "update": collection, "updates": updates, "ordered": ordered };
-        self.send_write(op, fence, command).await
-    }
-
-    /// Sends one write `command` under `fence`'s deadline: refused before sending when the
-    /// deadline has passed, `maxTimeMS` = the time left (or the call timeout, whichever is
-    /// shorter). Returns the server's reply.
-    async fn send_write(
+    /// Sends one write `command` under `fence`'s deadline, inside `session`'s transaction
+    /// when one is given: refused before sending when the deadline has passed. Outside a
+    /// transaction the command carries `maxTimeMS` = the time left (or the call timeout,
+    /// whichever is shorter); inside one the commit is what is bounded. Returns the server's
+    /// reply.
+    pub(crate) async fn send_write(
         &self,
         op: &'static str,
         fence: &Fence,
         mut command: Document,
+        session: Option<&mut ClientSession>,
     ) -> Result<Document, SinkError> {
         let left = fence
             .deadline
             .remaining(Instant::now())
             .map_err(|()| SinkError::DeadlinePassed { op })?;
         let server_limit = left.map_or(self.timeout, |l| l.min(self.timeout));
-        let max_time_ms = i64::try_from(server_limit.as_millis())
-            .unwrap_or(i64::MAX)
-            .max(1);
-        command.insert("maxTimeMS", max_time_ms);
         let client_limit = left.map_or(self.timeout, |_| server_limit + REPLY_GRACE);
-        match tokio::time::timeout(client_limit, self.db.run_command(command)).await {
+        let sent = match session {
+            Some(session) => {
+                let run = self.db.run_command(command).session(session);
+                tokio::time::timeout(client_limit, run.into_future()).await
+            }
+            None => {
+                let max_time_ms = i64::try_from(server_limit.as_millis())
+                    .unwrap_or(i64::MAX)
+                    .max(1);
+                command.insert("maxTimeMS", max_time_ms);
+                let run = self.db.run_command(command);
+                tokio::time::timeout(client_limit, run.into_future()).await
+            }
+        };
+        match sent {
             Ok(r) => r.map_err(|source| SinkError::Driver { op, source }),
             Err(_) => Err(SinkError::Timeout {
                 op,
@@ -516,58 +529,30 @@ impl MongoSink {
         }
     }
 
-    /// Sends one chunk as an unordered `update` (or `insert`) command under `fence`'s
-    /// deadline. A statement a newer term fenced is reported in [`Outcome::fenced`], not as a
-    /// failed command; any other statement error fails it. Returns, for an `insert`, the
-    /// fenced upserts of the documents whose key already existed (to send next).
-    ///
-    /// # Errors
-    /// [`SinkError`] when the command fails or a statement fails for another reason.
-    pub async fn update_chunk(
+    /// Sends one chunk outside a transaction as an unordered `update` (or `insert`) command
+    /// under `fence`'s deadline. A statement a newer term fenced is reported in
+    /// [`Outcome::fenced`], not as a failed command; any other statement error fails it.
+    /// Returns, for an `insert`, the fenced upserts of the documents whose key already existed
+    /// (to send next).
+    async fn send_chunk(
         &self,
         collection: &str,
         fence: &Fence,
         chunk: Chunk,
     ) -> Result<(Outcome, Vec<FencedWrite>), SinkError> {
-        if chunk.is_insert() {
-            return self.insert_chunk(collection, fence, chunk).await;
+        let (op, command) = chunk_command(collection, &chunk);
+        let reply = self.send_write(op, fence, command, None).await?;
+        let mut outcome = chunk_outcome(&reply, &chunk.keys)?;
+        if !chunk.is_insert() {
+            return Ok((outcome, Vec::new()));
         }
-        let Chunk {
-            statements, keys, ..
-        } = chunk;
-        let reply = self
-            .send_update("batch update", collection, fence, statements, false)
-            .await?;
-        Ok((chunk_outcome(&reply, &keys)?, Vec::new()))
-    }
-
-    /// Sends an insert chunk as one unordered `insert` command, every document's
-    /// `written_at` the time of sending. A duplicate key is not an error: that document is
-    /// returned as its fenced upsert.
-    async fn insert_chunk(
-        &self,
-        collection: &str,
-        fence: &Fence,
-        chunk: Chunk,
-    ) -> Result<(Outcome, Vec<FencedWrite>), SinkError> {
-        let Chunk {
-            mut statements,
-            keys,
-            fallback,
-        } = chunk;
-        let sent_at = Bson::DateTime(mongodb::bson::DateTime::now());
-        for d in statements.iter_mut().filter_map(|b| b.as_document_mut()) {
-            d.insert("written_at", sent_at.clone());
-        }
-        let command = doc! { "insert": collection, "documents": statements, "ordered": false };
-        let reply = self.send_write("batch insert", fence, command).await?;
-        let mut outcome = chunk_outcome(&reply, &keys)?;
         // An insert's E11000 means the key exists: not fenced, to be re-sent fenced.
         let existing: std::collections::HashSet<String> = outcome.fenced.drain(..).collect();
-        outcome.succeeded = (keys.len() - existing.len()) as u64;
-        let again = keys
+        outcome.succeeded = (chunk.keys.len() - existing.len()) as u64;
+        let again = chunk
+            .keys
             .iter()
-            .zip(fallback)
+            .zip(chunk.fallback)
             .filter(|(k, _)| existing.contains(k.as_str()))
             .map(|(_, w)| w)
             .collect();
@@ -575,10 +560,15 @@ impl MongoSink {
     }
 
     /// Writes `streams` (per collection, in order) as a few unordered `update` (and `insert`)
-    /// commands: in rounds, each re-claiming the fence and then sending the next chunk of up to
-    /// `batching.concurrency` collections at once; keys an insert found existing are sent as
-    /// fenced upserts in the stream's next round. Stops before a round once `stop` is
-    /// cancelled ([`Batched::Stopped`]) and after a round in which a statement was fenced.
+    /// commands, in rounds of the next chunk of up to `batching.concurrency` collections.
+    /// Each round is one transaction that first re-claims the fence: it lands whole or not at
+    /// all (`transaction.rs` says why that makes fencing independent of timing). An insert
+    /// chunk that finds an existing key is sent again as fenced upserts. Stops before a round
+    /// once `stop` is cancelled ([`Batched::Stopped`]).
+    ///
+    /// A server without transactions (a standalone `mongod`) gets the same rounds without
+    /// one: the claim, then the round's chunks in parallel; a fenced statement is reported
+    /// while the rest of its command lands, and the writer stops after that round.
     ///
     /// # Errors
     /// [`SinkError::Fenced`] when a newer term claimed the fence or wrote a key (the first one
@@ -598,25 +588,29 @@ impl MongoSink {
             .collect();
         let mut outcomes = vec![Outcome::default(); streams.len()];
         loop {
-            let round: Vec<(usize, &str, Chunk)> = queues
-                .iter_mut()
-                .enumerate()
-                .filter_map(|(i, (c, q))| q.pop_front().map(|ch| (i, *c, ch)))
-                .take(b.concurrency)
-                .collect();
+            let round = next_round(&mut queues, b.concurrency);
             if round.is_empty() {
                 return Ok(Batched::Done(outcomes));
             }
             if stop.is_cancelled() {
                 return Ok(Batched::Stopped);
             }
-            self.claim_fence(fence, now).await?;
-            let sent = round
-                .into_iter()
-                .map(|(i, c, ch)| async move { (i, c, self.update_chunk(c, fence, ch).await) });
+            let landed = match self.round_in_transaction(fence, now, &round, stop).await? {
+                TxRound::Committed(landed) => landed
+                    .into_iter()
+                    .map(|(i, c, o)| (i, c, o, Vec::new()))
+                    .collect(),
+                TxRound::InsertFoundKey(position) => {
+                    requeue(&mut queues, round, position, fence, b);
+                    continue;
+                }
+                TxRound::Unsupported => {
+                    warn_no_transactions();
+                    self.round_without_transaction(fence, now, round).await?
+                }
+            };
             let mut fenced = None;
-            for (i, collection, result) in futures::future::join_all(sent).await {
-                let (o, again) = result?;
+            for (i, collection, o, again) in landed {
                 if let Some(key) = o.fenced.first() {
                     fenced.get_or_insert((collection.to_owned(), key.clone()));
                 }
@@ -637,10 +631,93 @@ impl MongoSink {
         }
     }
 
+    /// A round on a server without transactions: the fence claim, then every chunk at once.
+    /// Returns each chunk's outcome and the upserts its inserts still owe.
+    async fn round_without_transaction<'a>(
+        &self,
+        fence: &Fence,
+        now: DateTime<Utc>,
+        round: Vec<RoundChunk<'a>>,
+    ) -> Result<Vec<(usize, &'a str, Outcome, Vec<FencedWrite>)>, SinkError> {
+        self.claim_fence(fence, now).await?;
+        let sent = round
+            .into_iter()
+            .map(|(i, c, ch)| async move { (i, c, self.send_chunk(c, fence, ch).await) });
+        let mut landed = Vec::new();
+        for (i, collection, result) in futures::future::join_all(sent).await {
+            let (o, again) = result?;
+            landed.push((i, collection, o, again));
+        }
+        Ok(landed)
+    }
+
     /// Closes the client's connections.
     pub async fn shutdown(self) {
         self.client.shutdown().await;
     }
+}
+
+/// The next round: the next chunk of each stream that has one, at most `concurrency` of them.
+fn next_round<'a>(
+    queues: &mut [(&'a str, VecDeque<Chunk>)],
+    concurrency: usize,
+) -> Vec<RoundChunk<'a>> {
+    queues
+        .iter_mut()
+        .enumerate()
+        .filter_map(|(i, (c, q))| q.pop_front().map(|ch| (i, *c, ch)))
+        .take(concurrency)
+        .collect()
+}
+
+/// Puts an aborted round back at the front of its streams, the insert chunk at `position`
+/// replaced by the fenced upserts of its documents.
+fn requeue(
+    queues: &mut [(&str, VecDeque<Chunk>)],
+    round: Vec<RoundChunk<'_>>,
+    position: usize,
+    fence: &Fence,
+    b: Batching,
+) {
+    for (n, (i, _, ch)) in round.into_iter().enumerate().rev() {
+        let again = if n == position {
+            chunk(&ch.fallback, fence.term, &fence.holder, b)
+        } else {
+            vec![ch]
+        };
+        for c in again.into_iter().rev() {
+            queues[i].1.push_front(c);
+        }
+    }
+}
+
+/// Says once per process that the server has no transactions, so rounds are fenced by their
+/// claim alone (`docs/fencing.md` names what that leaves open).
+fn warn_no_transactions() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        tracing::warn!(
+            "the MongoDB server has no transactions (a standalone server?): each round of \
+             writes is fenced by its claim alone, without a transaction (see docs/fencing.md)"
+        );
+    });
+}
+
+/// The command that sends `chunk` to `collection`: an unordered `insert` (every document's
+/// `written_at` the time of sending) or an unordered `update`.
+pub(crate) fn chunk_command(collection: &str, chunk: &Chunk) -> (&'static str, Document) {
+    if !chunk.is_insert() {
+        let updates = chunk.statements.clone();
+        let command = doc! { "update": collection, "updates": updates, "ordered": false };
+        return ("batch update", command);
+    }
+    let sent_at = Bson::DateTime(mongodb::bson::DateTime::now());
+    let mut documents = chunk.statements.clone();
+    for d in documents.iter_mut().filter_map(|b| b.as_document_mut()) {
+        d.insert("written_at", sent_at.clone());
+    }
+    let command = doc! { "insert": collection, "documents": documents, "ordered": false };
+    ("batch insert", command)
 }
 
 /// Whether the server refused an index because one with the same name or keys but other
@@ -651,7 +728,7 @@ fn is_index_conflict(e: &mongodb::error::Error) -> bool {
 
 /// Reads an unordered `update` reply: per-statement duplicate-key errors are fenced keys
 /// (mapped back through `keys` by index); any other statement error fails the command.
-fn chunk_outcome(reply: &Document, keys: &[String]) -> Result<Outcome, SinkError> {
+pub(crate) fn chunk_outcome(reply: &Document, keys: &[String]) -> Result<Outcome, SinkError> {
     let op = "batch update";
     let mut fenced = Vec::new();
     let errors = reply

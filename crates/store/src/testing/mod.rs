@@ -252,6 +252,16 @@ pub struct MongoInstance {
 impl MongoInstance {
     /// Starts one and waits until it listens.
     pub fn start() -> MongoInstance {
+        Self::start_with(&[])
+    }
+
+    /// Starts one reporting a standalone server (no replica set, so no transactions), as a
+    /// plain `mongod` would.
+    pub fn start_standalone() -> MongoInstance {
+        Self::start_with(&["--standalone"])
+    }
+
+    fn start_with(extra: &[&str]) -> MongoInstance {
         let bin = repo_root().join(".venv-mongo/bin/secantusd-py");
         assert!(
             bin.exists(),
@@ -265,6 +275,7 @@ impl MongoInstance {
         let child = Command::new(bin)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--storage-path", ":memory:", "--log-level", "WARNING"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
