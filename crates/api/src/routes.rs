@@ -1,18 +1,22 @@
-//! The HTTP routes: one handler per endpoint, each parsing its parameters, running its bounded
-//! query and answering JSON or a problem document. The OpenAPI document is generated from the
-//! `#[utoipa::path]` attributes here. The handlers are crate-private: only the router calls them.
+//! The HTTP routes: one handler per endpoint, each checking its parameters, running its bounded
+//! query and answering JSON or a problem document. Path and query parameters arrive through
+//! `ApiPath` and `ApiQuery`, which answer a malformed one with the problem document itself.
+//! The OpenAPI document is generated from the `#[utoipa::path]` attributes here. The handlers
+//! are crate-private: only the router calls them.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::Utc;
 use metrics_exporter_prometheus::PrometheusHandle;
 use runtime::health::{Health, Report};
+use serde::de::DeserializeOwned;
 
 use crate::model::{
     AnalyticsResponse, CorrelationMatrix, DatasetDetail, DatasetList, FindingsPage, Problem,
@@ -43,6 +47,36 @@ pub struct AppState {
     pub openapi: Arc<str>,
 }
 
+/// The query string deserialized as `T`; a bad one is answered with a problem document naming
+/// the parameter when axum's message names one, else `query`.
+pub(crate) struct ApiQuery<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(q)) => Ok(ApiQuery(q)),
+            Err(e) => Err(query_error(&e)),
+        }
+    }
+}
+
+/// The path parameters deserialized as `T`; bad ones are answered with a problem document
+/// naming `path`.
+pub(crate) struct ApiPath<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(p)) => Ok(ApiPath(p)),
+            Err(e) => Err(ApiError::bad("path", e.body_text())),
+        }
+    }
+}
+
 fn query_error(e: &QueryRejection) -> ApiError {
     let text = e.body_text();
     let detail = text
@@ -56,8 +90,9 @@ fn query_error(e: &QueryRejection) -> ApiError {
     }
 }
 
-fn path_error(e: &PathRejection) -> ApiError {
-    ApiError::bad("path", e.body_text())
+/// The optional `symbol` filter, checked as [`params::symbol`] checks a symbol.
+fn symbol_filter(value: Option<String>) -> Result<Option<String>, ApiError> {
+    value.map(|v| params::symbol("symbol", &v)).transpose()
 }
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
@@ -73,11 +108,10 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
 )]
 pub(crate) async fn list_datasets(
     State(s): State<AppState>,
-    q: Result<Query<DatasetsQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<DatasetsQuery>,
 ) -> ApiResult<DatasetList> {
-    let Query(q) = q.map_err(|e| query_error(&e))?;
     let filter = DatasetFilter {
-        symbol: q.symbol.map(|v| params::symbol("symbol", &v)).transpose()?,
+        symbol: symbol_filter(q.symbol)?,
         timeframe: q.timeframe,
         status: q.status,
     };
@@ -99,11 +133,9 @@ pub(crate) async fn list_datasets(
 )]
 pub(crate) async fn get_dataset(
     State(s): State<AppState>,
-    p: Result<Path<DatasetPath>, PathRejection>,
-    q: Result<Query<HistoryQuery>, QueryRejection>,
+    ApiPath(p): ApiPath<DatasetPath>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> ApiResult<DatasetDetail> {
-    let Path(p) = p.map_err(|e| path_error(&e))?;
-    let Query(q) = q.map_err(|e| query_error(&e))?;
     let symbol = params::symbol("symbol", &p.symbol)?;
     let range = params::range(q.from, q.to, Utc::now(), params::DEFAULT_RANGE);
     let limit = params::limit(q.limit, params::HISTORY_LIMIT)?;
@@ -123,14 +155,13 @@ pub(crate) async fn get_dataset(
 )]
 pub(crate) async fn list_findings(
     State(s): State<AppState>,
-    q: Result<Query<FindingsQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<FindingsQuery>,
 ) -> ApiResult<FindingsPage> {
-    let Query(q) = q.map_err(|e| query_error(&e))?;
     let filter = FindingFilter {
         state: q.state.unwrap_or_default(),
         severity: q.severity,
         kind: q.kind,
-        symbol: q.symbol.map(|v| params::symbol("symbol", &v)).transpose()?,
+        symbol: symbol_filter(q.symbol)?,
         timeframe: q.timeframe,
         since: q.since,
         after: q.cursor.as_deref().map(Cursor::decode).transpose()?,
@@ -152,11 +183,9 @@ pub(crate) async fn list_findings(
 )]
 pub(crate) async fn get_analytics(
     State(s): State<AppState>,
-    p: Result<Path<AnalyticsPath>, PathRejection>,
-    q: Result<Query<AnalyticsQuery>, QueryRejection>,
+    ApiPath(p): ApiPath<AnalyticsPath>,
+    ApiQuery(q): ApiQuery<AnalyticsQuery>,
 ) -> ApiResult<AnalyticsResponse> {
-    let Path(p) = p.map_err(|e| path_error(&e))?;
-    let Query(q) = q.map_err(|e| query_error(&e))?;
     let symbol = params::symbol("symbol", &p.symbol)?;
     let range = if q.from.is_some() || q.to.is_some() {
         Some(params::range(
@@ -186,9 +215,8 @@ pub(crate) async fn get_analytics(
 )]
 pub(crate) async fn get_correlation(
     State(s): State<AppState>,
-    q: Result<Query<CorrelationQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<CorrelationQuery>,
 ) -> ApiResult<CorrelationMatrix> {
-    let Query(q) = q.map_err(|e| query_error(&e))?;
     let tf = q.timeframe.unwrap_or(Timeframe::H1);
     Ok(Json(queries::correlation(&s.reader, tf).await?))
 }

@@ -103,26 +103,58 @@ pub async fn write_reports(
 /// symbol (in practice one or two per timeframe): the same documents as one per dataset, in a
 /// few statements instead of thousands.
 pub fn statements(reports: &[DatasetReport], run_id: &str) -> Statements {
+    statements_of(reports.iter().map(|r| dataset_writes(r, run_id)))
+}
+
+/// One klines dataset's documents.
+fn dataset_writes(r: &DatasetReport, run_id: &str) -> DatasetWrites {
+    let findings = r.findings.iter().map(|f| {
+        let (set, set_on_insert) = finding_doc(r, f, run_id);
+        (f.key(&r.symbol, r.timeframe.label()), set, set_on_insert)
+    });
+    DatasetWrites {
+        findings: findings.collect(),
+        unresolved: unresolved_filter(r).map(|filter| {
+            (
+                filter,
+                store::bson_safe::date(r.params.now),
+                r.symbol.clone(),
+            )
+        }),
+        health: (health_id(r), health_doc(r, run_id)),
+    }
+}
+
+/// One dataset's documents, klines or trades: what both the batched and the per-document
+/// writers send for it.
+pub(crate) struct DatasetWrites {
+    /// Its findings' upserts: (key, `$set` fields, `$setOnInsert` fields).
+    pub(crate) findings: Vec<(String, Document, Document)>,
+    /// The resolution of its open findings not seen this cycle: (filter, resolution time,
+    /// symbol); `None` when the dataset was not audited, so nothing is known to be resolved.
+    pub(crate) unresolved: Option<(Document, mongodb::bson::Bson, String)>,
+    /// Its health document: (key, fields).
+    pub(crate) health: (String, Document),
+}
+
+/// The statements of a cycle from its datasets' documents: every finding an upsert, every
+/// health document an insert, the resolutions grouped by [`resolutions`].
+pub(crate) fn statements_of(datasets: impl IntoIterator<Item = DatasetWrites>) -> Statements {
     let mut findings = Vec::new();
     let mut unresolved = Vec::new();
-    let mut health = Vec::with_capacity(reports.len());
-    for r in reports {
-        for f in &r.findings {
-            let (set, set_on_insert) = finding_doc(r, f, run_id);
-            findings.push(FencedWrite::Upsert {
-                key: f.key(&r.symbol, r.timeframe.label()),
+    let mut health = Vec::new();
+    for d in datasets {
+        let upserts = d.findings.into_iter();
+        findings.extend(
+            upserts.map(|(key, set, set_on_insert)| FencedWrite::Upsert {
+                key,
                 set,
                 set_on_insert,
-            });
-        }
-        if let Some(filter) = unresolved_filter(r) {
-            let at = store::bson_safe::date(r.params.now);
-            unresolved.push((filter, at, r.symbol.clone()));
-        }
-        health.push(FencedWrite::Insert {
-            key: health_id(r),
-            set: health_doc(r, run_id),
-        });
+            }),
+        );
+        unresolved.extend(d.unresolved);
+        let (key, set) = d.health;
+        health.push(FencedWrite::Insert { key, set });
     }
     (findings, resolutions(unresolved), health)
 }
@@ -131,7 +163,7 @@ pub fn statements(reports: &[DatasetReport], run_id: &str) -> Statements {
 /// (filter, resolution time, symbol): datasets whose filters differ only in the symbol share
 /// one statement (`symbol: {$in: [...]}`), so a cycle sends one per timeframe, not one per
 /// dataset.
-pub(crate) fn resolutions(
+fn resolutions(
     unresolved: impl IntoIterator<Item = (Document, mongodb::bson::Bson, String)>,
 ) -> Vec<FencedWrite> {
     let mut groups: Vec<(Document, mongodb::bson::Bson, Vec<String>)> = Vec::new();
@@ -235,42 +267,48 @@ pub async fn write_reports_per_document(
     now: DateTime<Utc>,
     stop: &CancellationToken,
 ) -> Result<Written, WriteError> {
+    let datasets = reports.iter().map(|r| dataset_writes(r, run_id));
+    write_per_document(sink, fence, datasets, now, stop).await
+}
+
+/// Sends each dataset's documents one request at a time, as the reference paths describe:
+/// claim the fence, upsert the findings, resolve the findings not seen again, upsert the
+/// health document.
+///
+/// # Errors
+/// As [`write_reports_with`].
+pub(crate) async fn write_per_document(
+    sink: &MongoSink,
+    fence: &Fence,
+    datasets: impl IntoIterator<Item = DatasetWrites>,
+    now: DateTime<Utc>,
+    stop: &CancellationToken,
+) -> Result<Written, WriteError> {
     let mut w = Written::default();
-    for r in reports {
+    for d in datasets {
         // The fence is re-checked per batch: once a newer term has claimed it, a stale leader
         // writes nothing more, not even keys the newer term has not written yet.
         if stop.is_cancelled() {
             return Err(WriteError::Stopped);
         }
         sink.claim_fence(fence, now).await?;
-        for f in &r.findings {
+        for (key, set, on_insert) in d.findings {
             if stop.is_cancelled() {
                 return Err(WriteError::Stopped);
             }
-            let (set, on_insert) = finding_doc(r, f, run_id);
-            let key = f.key(&r.symbol, r.timeframe.label());
             sink.upsert_fenced(AUDIT_LOGS, &key, fence, set, on_insert)
                 .await?;
             w.findings += 1;
         }
-        if let Some(filter) = unresolved_filter(r) {
+        if let Some((filter, at, _symbol)) = d.unresolved {
+            let set = doc! { "resolved_at": at };
             w.resolved += sink
-                .update_many_fenced(
-                    AUDIT_LOGS,
-                    filter,
-                    fence,
-                    mongodb::bson::doc! { "resolved_at": store::bson_safe::date(r.params.now) },
-                )
+                .update_many_fenced(AUDIT_LOGS, filter, fence, set)
                 .await?;
         }
-        sink.upsert_fenced(
-            HEALTH_METRICS,
-            &health_id(r),
-            fence,
-            health_doc(r, run_id),
-            mongodb::bson::Document::new(),
-        )
-        .await?;
+        let (key, set) = d.health;
+        sink.upsert_fenced(HEALTH_METRICS, &key, fence, set, Document::new())
+            .await?;
         w.health += 1;
     }
     Ok(w)

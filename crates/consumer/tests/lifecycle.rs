@@ -6,7 +6,7 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{Consumer, NatsServer, publish, publish_routed, unique_subject};
+use support::{Consumer, NatsServer, Until, publish, unique_subject};
 use testkit::eventually;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -46,7 +46,7 @@ async fn frozen_consumer_counts_every_message_as_received_or_dropped() {
     signal(consumer.pid(), "-STOP");
     // The server buffers what the frozen client cannot read; on SIGCONT the client reads it
     // faster than the loop takes it from a 16-message buffer, and drops the rest.
-    publish(&server.url(), &subject, bodies(N, 3)).await;
+    publish(&server.url(), &subject, bodies(N, 3), Until::Flushed).await;
     signal(consumer.pid(), "-CONT");
     let (received, dropped) = eventually(WAIT, || async {
         let m = consumer.metrics()?;
@@ -107,7 +107,7 @@ async fn sigterm_under_load_counts_every_published_message() {
     );
     consumer.wait_readiness(200, WAIT).await;
     const N: usize = 200_000;
-    publish(&server.url(), &subject, bodies(N, 8)).await;
+    publish(&server.url(), &subject, bodies(N, 8), Until::Flushed).await;
     // Published and flushed to the server; the consumer is still working through them.
     let status = consumer.terminate(WAIT);
     assert_exited_zero_counting_all(status, &consumer.logs(), N as u64);
@@ -130,7 +130,7 @@ async fn sigterm_with_a_backlog_on_the_wire_counts_every_message() {
     consumer.wait_readiness(200, WAIT).await;
     const N: usize = 50_000;
     signal(consumer.pid(), "-STOP");
-    publish_routed(&server.url(), &subject, bodies(N, 9)).await;
+    publish(&server.url(), &subject, bodies(N, 9), Until::Routed).await;
     signal(consumer.pid(), "-TERM");
     signal(consumer.pid(), "-CONT");
     let status = consumer.wait_exit(WAIT);

@@ -6,7 +6,9 @@ mod support;
 use std::time::Duration;
 
 use events::Kind;
-use support::{Consumer, NatsServer, fixture_lines, publish, shared_nats_url, unique_subject};
+use support::{
+    Consumer, NatsServer, Until, fixture_lines, publish, shared_nats_url, unique_subject,
+};
 use testkit::eventually;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -46,7 +48,7 @@ async fn counts_a_known_mix_exactly_in_metrics() {
         *generated.entry(kind).or_insert(0.0) += 1.0;
         bodies.push(body);
     }
-    publish(&url, &subject, bodies).await;
+    publish(&url, &subject, bodies, Until::Flushed).await;
 
     consumer
         .wait_metric(
@@ -105,6 +107,7 @@ async fn bad_input_storm_is_summarised_not_logged_per_message() {
         &url,
         &subject,
         (0..20_000).map(|i| format!("garbage {i}").into_bytes()),
+        Until::Flushed,
     )
     .await;
     consumer
@@ -151,6 +154,7 @@ async fn two_consumers_in_one_queue_group_count_each_message_once() {
         &url,
         &subject,
         (0..6000).map(|_| mix.next_message(1_761_055_392_345).2),
+        Until::Flushed,
     )
     .await;
     let received = "data_manager_messages_received_total";
@@ -181,7 +185,7 @@ async fn survives_a_nats_restart_and_reports_it() {
     let subject = unique_subject("restart");
     let mut consumer = Consumer::start(&url, &subject, &[]);
     consumer.wait_readiness(200, WAIT).await;
-    publish(&url, &subject, fixture_lines()).await;
+    publish(&url, &subject, fixture_lines(), Until::Flushed).await;
     consumer
         .wait_metric("data_manager_messages_received_total", 32.0, WAIT)
         .await;
@@ -208,7 +212,7 @@ async fn survives_a_nats_restart_and_reports_it() {
     consumer
         .wait_metric("data_manager_nats_reconnections_total", 1.0, WAIT)
         .await;
-    publish(&url, &subject, fixture_lines()).await;
+    publish(&url, &subject, fixture_lines(), Until::Flushed).await;
     consumer
         .wait_metric("data_manager_messages_received_total", 64.0, WAIT)
         .await;
@@ -231,7 +235,7 @@ async fn starts_unready_without_nats_and_becomes_ready_when_it_appears() {
     assert_eq!(consumer.get("/health/readiness").map(|r| r.0), Some(503));
     server.restart();
     consumer.wait_readiness(200, WAIT).await;
-    publish(&server.url(), &subject, fixture_lines()).await;
+    publish(&server.url(), &subject, fixture_lines(), Until::Flushed).await;
     consumer
         .wait_metric("data_manager_messages_received_total", 32.0, WAIT)
         .await;
@@ -248,6 +252,7 @@ async fn sigterm_drains_logs_final_stats_and_exits_zero() {
         &url,
         &subject,
         (0..3000).map(|_| mix.next_message(1_761_055_392_345).2),
+        Until::Flushed,
     )
     .await;
     consumer

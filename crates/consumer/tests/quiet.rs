@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Consumer, NatsServer, publish, unique_subject};
+use support::{Consumer, NatsServer, Until, publish, unique_subject};
 
 const WAIT: Duration = Duration::from_secs(60);
 const PER_REASON: usize = 100_000;
@@ -36,7 +36,7 @@ async fn rejects_and_an_outage_add_only_a_handful_of_lines_at_info() {
         ],
     );
     consumer.wait_readiness(200, WAIT).await;
-    publish(&server.url(), &subject, rejects()).await;
+    publish(&server.url(), &subject, rejects(), Until::Flushed).await;
     for reason in ["invalid_json", "no_payload", "unknown_kind", "no_symbol"] {
         consumer
             .wait_metric(

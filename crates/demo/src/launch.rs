@@ -75,7 +75,96 @@ pub(crate) struct Wiring {
     pub(crate) events_subject: String,
 }
 
+/// A service under test as the demo launches it: described once by its [`Wiring`] method,
+/// started by [`start`].
+pub(crate) struct Service {
+    /// Its binary's name, which also names its log file and its endpoint in the summary.
+    name: &'static str,
+    /// The command, with its arguments and environment.
+    cmd: Command,
+    /// The port of its admin server (or of its API, for dm-api).
+    port: u16,
+    /// How its progress line names it: the binary, and `run` for the schedulers.
+    label: String,
+    /// What its progress line says after `<label> ready (pid <pid>`.
+    after_pid: String,
+}
+
 impl Wiring {
+    /// dm-consumer on the demo subject.
+    pub(crate) fn consumer(&self, bin: &Path) -> Service {
+        let port = testkit::free_port();
+        let mut cmd = Command::new(bin);
+        admin_server(&mut cmd, port)
+            .env("NATS_URL", &self.nats_url)
+            .env("NATS_CONSUMER_SUBJECT", &self.subject)
+            .env("STATS_INTERVAL", "30s");
+        Service {
+            name: "dm-consumer",
+            cmd,
+            port,
+            label: "dm-consumer".into(),
+            after_pid: format!(", http://127.0.0.1:{port}/metrics)"),
+        }
+    }
+
+    /// `dm-auditor run` on every timeframe, publishing its events.
+    pub(crate) fn auditor(&self, bin: &Path, args: &RunArgs) -> Service {
+        let port = testkit::free_port();
+        let mut cmd = self.scheduler(bin, port);
+        cmd.env("NATS_URL", &self.nats_url)
+            .env("AUDIT_EVENTS_SUBJECT", &self.events_subject)
+            .env("AUDIT_TIMEFRAMES", TIMEFRAMES.join(","))
+            .env("AUDIT_INTERVAL", args.audit_interval.to_string())
+            // 48 h, so that yesterday's 1d candle lies in the window (24 h would audit `1d` as
+            // `no_data` for most of the day); the 5m–30m history covers it (`--fine-days` ≥ 2).
+            .env("AUDIT_WINDOW", "172800")
+            .env("PROBE_INTERVAL", "2s");
+        Service {
+            name: "dm-auditor",
+            cmd,
+            port,
+            label: "dm-auditor run".into(),
+            after_pid: format!(
+                ", LEADER_ELECTION=disabled, AUDIT_INTERVAL={} s)",
+                args.audit_interval
+            ),
+        }
+    }
+
+    /// `dm-analytics run` on `1h` and `1d`.
+    pub(crate) fn analytics(&self, bin: &Path, args: &RunArgs) -> Service {
+        let port = testkit::free_port();
+        let mut cmd = self.scheduler(bin, port);
+        cmd.env("ANALYTICS_TIMEFRAMES", "1h,1d")
+            .env("ANALYTICS_INTERVAL", args.analytics_interval.to_string());
+        Service {
+            name: "dm-analytics",
+            cmd,
+            port,
+            label: "dm-analytics run".into(),
+            after_pid: format!(", ANALYTICS_INTERVAL={} s)", args.analytics_interval),
+        }
+    }
+
+    /// dm-api on the results database.
+    pub(crate) fn api(&self, bin: &Path) -> Service {
+        let port = testkit::free_port();
+        let mut cmd = Command::new(bin);
+        cmd.env("MONGODB_URL", &self.mongo_url)
+            .env("API_HOST", "127.0.0.1")
+            .env("API_PORT", port.to_string())
+            .env("PROBE_INTERVAL", "2s")
+            .env("LOG_FORMAT", "text");
+        Service {
+            name: "dm-api",
+            cmd,
+            port,
+            label: "dm-api".into(),
+            after_pid: format!("): status page {}", page(port)),
+        }
+    }
+
     /// `<bin> run` with what both schedulers share: the databases, the symbols, no leader
     /// election, the admin server on `port`, text logs.
     fn scheduler(&self, bin: &Path, port: u16) -> Command {
@@ -84,96 +173,55 @@ impl Wiring {
             .env("MYSQL_URI", &self.mysql_uri)
             .env("MONGODB_URL", &self.mongo_url)
             .env("SUPPORTED_PAIRS", &self.pairs)
-            .env("LEADER_ELECTION", "disabled")
-            .env("METRICS_HOST", "127.0.0.1")
-            .env("METRICS_PORT", port.to_string())
-            .env("LOG_FORMAT", "text");
+            .env("LEADER_ELECTION", "disabled");
+        admin_server(&mut cmd, port);
         cmd
     }
 }
 
-/// Spawns `cmd` as `name`, waits until its admin server on `port` is ready and keeps it on the
-/// stack (stopped at the end); returns its pid. A child that never gets ready is killed.
-async fn start(
-    stack: &mut Stack,
-    name: &str,
-    cmd: Command,
-    port: u16,
+/// The admin server on `127.0.0.1:port` and text logs, as dm-consumer and the schedulers
+/// read them.
+fn admin_server(cmd: &mut Command, port: u16) -> &mut Command {
+    cmd.env("METRICS_HOST", "127.0.0.1")
+        .env("METRICS_PORT", port.to_string())
+        .env("LOG_FORMAT", "text")
+}
+
+/// dm-api's status page on `port`.
+fn page(port: u16) -> String {
+    format!("http://127.0.0.1:{port}/")
+}
+
+/// dm-loadgen publishing `rate` messages a second to dm-consumer's subject on `nats_url`.
+pub(crate) fn loadgen(bin: &Path, nats_url: &str, subject: &str, rate: u64) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.args(["--rate", &rate.to_string()])
+        .env("NATS_URL", nats_url)
+        .env("NATS_CONSUMER_SUBJECT", subject);
+    cmd
+}
+
+/// Spawns `service`, waits until its server is ready, keeps it on the stack (stopped at the
+/// end) and lists its endpoint; returns its port. A child that never gets ready is killed.
+pub(crate) async fn start(
+    service: Service,
     run_dir: &Path,
-) -> Result<u32, DemoError> {
+    stack: &mut Stack,
+    endpoints: &mut Vec<Endpoint>,
+) -> Result<u16, DemoError> {
+    let Service {
+        name,
+        cmd,
+        port,
+        label,
+        after_pid,
+    } = service;
     let mut p = Proc::spawn(name, cmd, run_dir)?;
     wait_ready(&mut p, port).await?;
     let pid = p.pid().unwrap_or_default();
     stack.children.push(p);
-    Ok(pid)
-}
-
-/// dm-consumer on the demo subject; returns its admin port.
-pub(crate) async fn consumer(
-    bin: &Path,
-    wiring: &Wiring,
-    run_dir: &Path,
-    stack: &mut Stack,
-) -> Result<u16, DemoError> {
-    let port = testkit::free_port();
-    let mut cmd = Command::new(bin);
-    cmd.env("NATS_URL", &wiring.nats_url)
-        .env("NATS_CONSUMER_SUBJECT", &wiring.subject)
-        .env("METRICS_HOST", "127.0.0.1")
-        .env("METRICS_PORT", port.to_string())
-        .env("LOG_FORMAT", "text")
-        .env("STATS_INTERVAL", "30s");
-    let pid = start(stack, "dm-consumer", cmd, port, run_dir).await?;
-    step(format!(
-        "dm-consumer ready (pid {pid}, http://127.0.0.1:{port}/metrics)"
-    ));
-    stack.consumer_log = stack.children.last().map(|p| p.log.clone());
-    Ok(port)
-}
-
-/// `dm-auditor run` on every timeframe, publishing its events; returns its admin port.
-pub(crate) async fn auditor(
-    bin: &Path,
-    wiring: &Wiring,
-    args: &RunArgs,
-    run_dir: &Path,
-    stack: &mut Stack,
-) -> Result<u16, DemoError> {
-    let port = testkit::free_port();
-    let mut cmd = wiring.scheduler(bin, port);
-    cmd.env("NATS_URL", &wiring.nats_url)
-        .env("AUDIT_EVENTS_SUBJECT", &wiring.events_subject);
-    cmd.env("AUDIT_TIMEFRAMES", TIMEFRAMES.join(","))
-        .env("AUDIT_INTERVAL", args.audit_interval.to_string())
-        // 48 h, so that yesterday's 1d candle lies in the window (24 h would audit `1d` as
-        // `no_data` for most of the day); the 5m–30m history covers it (`--fine-days` ≥ 2).
-        .env("AUDIT_WINDOW", "172800")
-        .env("PROBE_INTERVAL", "2s");
-    let pid = start(stack, "dm-auditor", cmd, port, run_dir).await?;
-    step(format!(
-        "dm-auditor run ready (pid {pid}, LEADER_ELECTION=disabled, AUDIT_INTERVAL={} s)",
-        args.audit_interval
-    ));
-    Ok(port)
-}
-
-/// `dm-analytics run` on `1h` and `1d`; returns its admin port.
-pub(crate) async fn analytics(
-    bin: &Path,
-    wiring: &Wiring,
-    args: &RunArgs,
-    run_dir: &Path,
-    stack: &mut Stack,
-) -> Result<u16, DemoError> {
-    let port = testkit::free_port();
-    let mut cmd = wiring.scheduler(bin, port);
-    cmd.env("ANALYTICS_TIMEFRAMES", "1h,1d")
-        .env("ANALYTICS_INTERVAL", args.analytics_interval.to_string());
-    let pid = start(stack, "dm-analytics", cmd, port, run_dir).await?;
-    step(format!(
-        "dm-analytics run ready (pid {pid}, ANALYTICS_INTERVAL={} s)",
-        args.analytics_interval
-    ));
+    step(format!("{label} ready (pid {pid}{after_pid}"));
+    endpoints.push(crate::run::endpoint(name, port));
     Ok(port)
 }
 
@@ -189,11 +237,8 @@ pub(crate) async fn load(
         args.rate, args.seconds
     ));
     let log = run_dir.join("dm-loadgen.log");
-    let out = Command::new(bin)
-        .args(["--rate", &args.rate.to_string()])
+    let out = loadgen(bin, &wiring.nats_url, &wiring.subject, args.rate)
         .args(["--count", &(args.rate * args.seconds).to_string()])
-        .env("NATS_URL", &wiring.nats_url)
-        .env("NATS_CONSUMER_SUBJECT", &wiring.subject)
         .stdin(Stdio::null())
         .stderr(std::fs::File::create(&log)?)
         .output()
@@ -212,28 +257,18 @@ pub(crate) async fn load(
 /// Starts dm-api on the results and waits until it lists datasets: (page URL, datasets).
 pub(crate) async fn api(
     bin: &Path,
-    mongo_url: &str,
+    wiring: &Wiring,
     run_dir: &Path,
     stack: &mut Stack,
     endpoints: &mut Vec<Endpoint>,
 ) -> Result<(String, usize), DemoError> {
-    let port = testkit::free_port();
-    let mut cmd = Command::new(bin);
-    cmd.env("MONGODB_URL", mongo_url)
-        .env("API_HOST", "127.0.0.1")
-        .env("API_PORT", port.to_string())
-        .env("PROBE_INTERVAL", "2s")
-        .env("LOG_FORMAT", "text");
-    let pid = start(stack, "dm-api", cmd, port, run_dir).await?;
-    let page = format!("http://127.0.0.1:{port}/");
-    step(format!("dm-api ready (pid {pid}): status page {page}"));
-    endpoints.push(crate::run::endpoint("dm-api", port));
+    let port = start(wiring.api(bin), run_dir, stack, endpoints).await?;
     let datasets = probe::get(port, "/v1/datasets")
         .await
         .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
         .and_then(|v| v["datasets"].as_array().map(Vec::len))
         .unwrap_or(0);
-    Ok((page, datasets))
+    Ok((page(port), datasets))
 }
 
 /// Polls the readiness endpoint until it answers 200; fails as soon as the child exits, or

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use tokio::process::Command;
 
 use crate::collect;
 use crate::config::RunArgs;
@@ -173,10 +172,12 @@ async fn keep_running(
     stack: &mut Stack,
     summary: Summary,
 ) -> Result<Summary, DemoError> {
-    let mut cmd = Command::new(launch::bin_dir(args)?.join("dm-loadgen"));
-    cmd.args(["--rate", &args.rate.to_string()])
-        .env("NATS_URL", format!("nats://127.0.0.1:{}", args.nats_port))
-        .env("NATS_CONSUMER_SUBJECT", subject());
+    let cmd = launch::loadgen(
+        &launch::bin_dir(args)?.join("dm-loadgen"),
+        &nats_url(args),
+        &subject(),
+        args.rate,
+    );
     stack
         .children
         .push(Proc::spawn("dm-loadgen", cmd, run_dir)?.stopped_by_sigint());
@@ -198,6 +199,11 @@ async fn keep_running(
     interrupted().await;
     eprintln!();
     Ok(summary)
+}
+
+/// The local NATS server.
+fn nats_url(args: &RunArgs) -> String {
+    format!("nats://127.0.0.1:{}", args.nats_port)
 }
 
 fn subject() -> String {
@@ -235,7 +241,7 @@ async fn pipeline(
     let (services, mongo_url) = start_services(args, root, run_dir, stack).await?;
     let (plan, data) = seed(args).await?;
     let wiring = Wiring {
-        nats_url: format!("nats://127.0.0.1:{}", args.nats_port),
+        nats_url: nats_url(args),
         mysql_uri: mysql_uri(args),
         mongo_url,
         pairs: plan.symbols.join(","),
@@ -243,13 +249,14 @@ async fn pipeline(
         events_subject: format!("demo.{}.data-manager.audit.events", std::process::id()),
     };
     let mut endpoints = Vec::new();
-    let consumer_port = launch::consumer(&bins.consumer, &wiring, run_dir, stack).await?;
-    endpoints.push(endpoint("dm-consumer", consumer_port));
+    let consumer = wiring.consumer(&bins.consumer);
+    let consumer_port = launch::start(consumer, run_dir, stack, &mut endpoints).await?;
+    stack.consumer_log = stack.children.last().map(|p| p.log.clone());
     let events = crate::events::count(&wiring.nats_url, &wiring.events_subject).await;
-    let auditor_port = launch::auditor(&bins.auditor, &wiring, args, run_dir, stack).await?;
-    endpoints.push(endpoint("dm-auditor", auditor_port));
-    let analytics_port = launch::analytics(&bins.analytics, &wiring, args, run_dir, stack).await?;
-    endpoints.push(endpoint("dm-analytics", analytics_port));
+    let auditor = wiring.auditor(&bins.auditor, args);
+    let auditor_port = launch::start(auditor, run_dir, stack, &mut endpoints).await?;
+    let analytics = wiring.analytics(&bins.analytics, args);
+    launch::start(analytics, run_dir, stack, &mut endpoints).await?;
 
     let loadgen = launch::load(&bins.loadgen, &wiring, args, run_dir).await?;
     step(format!("dm-loadgen published {}", loadgen.published));
@@ -271,7 +278,7 @@ async fn pipeline(
 
     let api = if bins.api.is_file() {
         let (page, datasets) =
-            launch::api(&bins.api, &wiring.mongo_url, run_dir, stack, &mut endpoints).await?;
+            launch::api(&bins.api, &wiring, run_dir, stack, &mut endpoints).await?;
         Some(Api {
             page,
             datasets,

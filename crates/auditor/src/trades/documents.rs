@@ -7,13 +7,15 @@ use chrono::{DateTime, Utc};
 use mongodb::bson::{Bson, Document, doc};
 use store::bson_safe::{date, double};
 use store::trades::TRADES_TABLE;
-use store::{Batching, Fence, FencedWrite, MongoSink};
+use store::{Batching, Fence, MongoSink};
 use tokio_util::sync::CancellationToken;
 
-use crate::documents::{AUDIT_LOGS, HEALTH_METRICS};
 use crate::finding::{Check, Finding, rfc3339};
 use crate::trades::reconcile::TradesReport;
-use crate::write::{Statements, WriteError, Written, resolutions, write_statements};
+use crate::write::{
+    DatasetWrites, Statements, WriteError, Written, statements_of, write_per_document,
+    write_statements,
+};
 
 /// The timeframe label of every trades dataset.
 pub const TRADES_TIMEFRAME: &str = "trades";
@@ -120,27 +122,21 @@ pub fn unresolved_filter(r: &TradesReport) -> Option<Document> {
 /// documents), in the klines datasets' shape ([`crate::write::statements`]): every audited
 /// dataset's resolution in one statement naming its symbols. Pure.
 pub fn statements(reports: &[TradesReport], run_id: &str) -> Statements {
-    let mut findings = Vec::new();
-    let mut unresolved = Vec::new();
-    let mut health = Vec::with_capacity(reports.len());
-    for r in reports {
-        for f in &r.findings {
-            let (set, set_on_insert) = finding_doc(r, f, run_id);
-            findings.push(FencedWrite::Upsert {
-                key: f.key(&r.symbol, TRADES_TIMEFRAME),
-                set,
-                set_on_insert,
-            });
-        }
-        if let Some(filter) = unresolved_filter(r) {
-            unresolved.push((filter, date(r.params.now), r.symbol.clone()));
-        }
-        health.push(FencedWrite::Insert {
-            key: health_id(r),
-            set: health_doc(r, run_id),
-        });
+    statements_of(reports.iter().map(|r| dataset_writes(r, run_id)))
+}
+
+/// One trades dataset's documents.
+fn dataset_writes(r: &TradesReport, run_id: &str) -> DatasetWrites {
+    let findings = r.findings.iter().map(|f| {
+        let (set, set_on_insert) = finding_doc(r, f, run_id);
+        (f.key(&r.symbol, TRADES_TIMEFRAME), set, set_on_insert)
+    });
+    DatasetWrites {
+        findings: findings.collect(),
+        unresolved: unresolved_filter(r)
+            .map(|filter| (filter, date(r.params.now), r.symbol.clone())),
+        health: (health_id(r), health_doc(r, run_id)),
     }
-    (findings, resolutions(unresolved), health)
 }
 
 /// Writes the trades reports with the default [`Batching`]: see [`write_reports_with`].
@@ -195,43 +191,8 @@ pub async fn write_reports_per_document(
     now: DateTime<Utc>,
     stop: &CancellationToken,
 ) -> Result<Written, WriteError> {
-    let mut w = Written::default();
-    for r in reports {
-        if stop.is_cancelled() {
-            return Err(WriteError::Stopped);
-        }
-        sink.claim_fence(fence, now).await?;
-        for f in &r.findings {
-            if stop.is_cancelled() {
-                return Err(WriteError::Stopped);
-            }
-            let (set, on_insert) = finding_doc(r, f, run_id);
-            let key = f.key(&r.symbol, TRADES_TIMEFRAME);
-            sink.upsert_fenced(AUDIT_LOGS, &key, fence, set, on_insert)
-                .await?;
-            w.findings += 1;
-        }
-        if let Some(filter) = unresolved_filter(r) {
-            w.resolved += sink
-                .update_many_fenced(
-                    AUDIT_LOGS,
-                    filter,
-                    fence,
-                    doc! { "resolved_at": date(r.params.now) },
-                )
-                .await?;
-        }
-        sink.upsert_fenced(
-            HEALTH_METRICS,
-            &health_id(r),
-            fence,
-            health_doc(r, run_id),
-            Document::new(),
-        )
-        .await?;
-        w.health += 1;
-    }
-    Ok(w)
+    let datasets = reports.iter().map(|r| dataset_writes(r, run_id));
+    write_per_document(sink, fence, datasets, now, stop).await
 }
 
 #[cfg(test)]

@@ -226,49 +226,58 @@ impl Drop for Consumer {
     }
 }
 
-/// Publishes `bodies` on `subject` and flushes.
-pub async fn publish(nats_url: &str, subject: &str, bodies: impl IntoIterator<Item = Vec<u8>>) {
-    let client = async_nats::connect(nats_url)
-        .await
-        .expect("connecting the test publisher");
-    for body in bodies {
-        client
-            .publish(subject.to_owned(), body.into())
-            .await
-            .expect("publishing");
-    }
-    client.flush().await.expect("flushing");
+/// How long [`publish`] waits after the last publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// Until the client has flushed them to the server.
+    Flushed,
+    /// Until the server has routed every one of them: a message to the publisher's own inbox
+    /// comes back only after the server has handled all the publishes sent before it on the
+    /// same connection.
+    Routed,
 }
 
-/// Publishes `bodies` on `subject`, then waits until the server has routed every one of them:
-/// a message to the publisher's own inbox comes back only after the server has handled all the
-/// publishes sent before it on the same connection.
-pub async fn publish_routed(
+/// Publishes `bodies` on `subject`, then waits as `until` says.
+pub async fn publish(
     nats_url: &str,
     subject: &str,
     bodies: impl IntoIterator<Item = Vec<u8>>,
+    until: Until,
 ) {
     use futures::StreamExt;
     let client = async_nats::connect(nats_url)
         .await
         .expect("connecting the test publisher");
-    let inbox = client.new_inbox();
-    let mut fence = client
-        .subscribe(inbox.clone())
-        .await
-        .expect("fence subscription");
+    let fence = match until {
+        Until::Flushed => None,
+        Until::Routed => {
+            let inbox = client.new_inbox();
+            let echo = client
+                .subscribe(inbox.clone())
+                .await
+                .expect("fence subscription");
+            Some((inbox, echo))
+        }
+    };
     for body in bodies {
         client
             .publish(subject.to_owned(), body.into())
             .await
             .expect("publishing");
     }
-    client.publish(inbox, "fence".into()).await.expect("fence");
+    if let Some((inbox, _)) = &fence {
+        client
+            .publish(inbox.clone(), "fence".into())
+            .await
+            .expect("fence");
+    }
     client.flush().await.expect("flushing");
-    tokio::time::timeout(Duration::from_secs(60), fence.next())
-        .await
-        .expect("the fence came back")
-        .expect("fence message");
+    if let Some((_, mut echo)) = fence {
+        tokio::time::timeout(Duration::from_secs(60), echo.next())
+            .await
+            .expect("the fence came back")
+            .expect("fence message");
+    }
 }
 
 /// The fixture envelopes, one per line, empty lines included.
