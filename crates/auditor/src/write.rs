@@ -187,10 +187,10 @@ fn resolutions(
 }
 
 /// Writes every report as a few unordered commands: findings (upserts) and health documents
-/// (inserts, new each cycle) first, the two collections in parallel, then the resolution of
-/// the findings not seen again (after the findings, whose `last_seen` it reads). The fence is
-/// re-claimed before every round of commands; a fenced statement stops the write after its
-/// round. Safe to repeat: every write is keyed. Writes the same documents as
+/// (inserts, new each cycle) first, then the resolution of the findings not seen again (after
+/// the findings, whose `last_seen` it reads). Each round of commands (one per collection) is
+/// one transaction that re-claims the fence; a fenced statement voids its round and stops the
+/// write. Safe to repeat: every write is keyed. Writes the same documents as
 /// [`write_reports_per_document`].
 ///
 /// # Errors

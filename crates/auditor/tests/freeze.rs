@@ -188,36 +188,6 @@ async fn trial(db: &MariaDb, n: usize) -> Trial {
     }
 }
 
-/// One `dm-auditor once` into a scratch database before the trials. The first commands a freshly
-/// started test server runs can take over a second (its indexes and code paths are cold); a
-/// command queued behind them starts its `maxTimeMS` budget only when it runs, so it can land
-/// after the writer's deadline. That is a known limit of the deadline (docs/fencing.md); the
-/// trials measure fencing against a server in its steady state.
-async fn warm_up(db: &MariaDb) {
-    let mongo = mongo_url();
-    let log = std::env::temp_dir().join(format!("dm-freeze-{}-warm.log", std::process::id()));
-    let mut once = Auditor::start(
-        &["once"],
-        &[
-            ("MYSQL_URI", db.url.clone()),
-            ("MONGODB_URL", mongo.clone()),
-            ("SUPPORTED_PAIRS", SYMBOLS.join(",")),
-            ("AUDIT_TIMEFRAMES", "5m,15m,1h".into()),
-            ("LEADER_ELECTION", "disabled".into()),
-            ("LOG_FORMAT", "text".into()),
-            ("LOG_LEVEL", "WARN".into()),
-        ],
-        &log,
-    );
-    let status = tokio::task::spawn_blocking(move || once.0.wait())
-        .await
-        .expect("join")
-        .expect("wait");
-    assert!(status.success(), "warm-up run: {status}");
-    let _ = std::fs::remove_file(&log);
-    drop_mongo_database(&mongo).await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "slow fault suite: make test-faults"]
 async fn a_frozen_leader_never_writes_after_the_new_term_began() {
@@ -240,7 +210,6 @@ async fn a_frozen_leader_never_writes_after_the_new_term_began() {
             db.insert(t, sym, &rows).await;
         }
     }
-    warm_up(&db).await;
     let mut results = Vec::new();
     for n in 0..trials {
         let t = trial(&db, n).await;

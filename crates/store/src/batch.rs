@@ -22,7 +22,7 @@ pub const MAX_STATEMENTS: usize = 100_000;
 /// the command's own fields.
 pub const MAX_BYTES: usize = 12 * 1024 * 1024;
 
-/// How many collections are written at the same time by default.
+/// How many collections share a round (one transaction) by default.
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
 /// How a batched write is cut into commands and how many run at once.
@@ -32,7 +32,8 @@ pub struct Batching {
     pub max_statements: usize,
     /// Statement bytes per command (≤ [`MAX_BYTES`]).
     pub max_bytes: usize,
-    /// Collections written concurrently (≥ 1).
+    /// Collections per round (≥ 1): sent one after the other inside the round's transaction
+    /// (all at once on a server without transactions).
     pub concurrency: usize,
 }
 

@@ -156,8 +156,8 @@ pub async fn write_reports(
 
 /// Writes the trades reports as the klines reports are written
 /// ([`crate::write::write_reports_with`]): findings and health documents as a few unordered
-/// commands, then the resolutions, the fence re-claimed before every round, every command
-/// bounded by the write deadline, stopping between rounds once `stop` is cancelled. Writes
+/// commands, then the resolutions, each round one transaction that re-claims the fence, every
+/// command bounded by the write deadline, stopping between rounds once `stop` is cancelled. Writes
 /// the same documents as [`write_reports_per_document`].
 ///
 /// # Errors
