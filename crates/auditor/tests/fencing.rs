@@ -79,14 +79,15 @@ fn claim_elsewhere(url: String, term: i64) {
 async fn a_stale_term_stops_at_its_next_batch_once_a_newer_term_claimed_the_fence() {
     let url = mongo_url();
     let s = sink(&url).await;
-    // Each command consults the deadline once. With one statement per command, the first
-    // round is three (claim, the first finding, the first health document); before the
-    // fourth (the next round's claim), term 5 claims the fence.
+    // A round's transaction consults the deadline when it starts, before each command and
+    // before its commit. With one statement per command, the first round is five (start,
+    // claim, the first finding, the first health document, commit); at the sixth (the next
+    // round's start, before its claim), term 5 claims the fence.
     let calls = Arc::new(AtomicUsize::new(0));
     let deadline = {
         let (calls, url) = (calls.clone(), url.clone());
         Deadline::from_fn(move || {
-            if calls.fetch_add(1, Ordering::SeqCst) == 3 {
+            if calls.fetch_add(1, Ordering::SeqCst) == 5 {
                 claim_elsewhere(url.clone(), 5);
             }
             Some(tokio::time::Instant::now() + Duration::from_secs(60))
@@ -120,7 +121,7 @@ async fn a_stale_term_stops_at_its_next_batch_once_a_newer_term_claimed_the_fenc
     // term 5 never wrote its keys.
     assert_eq!(terms(&s, "audit_logs").await, [("AAAUSDT".into(), 4)]);
     assert_eq!(terms(&s, "health_metrics").await, [("AAAUSDT".into(), 4)]);
-    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    assert_eq!(calls.load(Ordering::SeqCst), 7, "the second round stopped at its claim");
     drop_mongo_database(&url).await;
 }
 
