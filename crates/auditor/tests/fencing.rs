@@ -121,7 +121,11 @@ async fn a_stale_term_stops_at_its_next_batch_once_a_newer_term_claimed_the_fenc
     // term 5 never wrote its keys.
     assert_eq!(terms(&s, "audit_logs").await, [("AAAUSDT".into(), 4)]);
     assert_eq!(terms(&s, "health_metrics").await, [("AAAUSDT".into(), 4)]);
-    assert_eq!(calls.load(Ordering::SeqCst), 7, "the second round stopped at its claim");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        7,
+        "the second round stopped at its claim"
+    );
     drop_mongo_database(&url).await;
 }
 

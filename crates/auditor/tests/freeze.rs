@@ -1,7 +1,8 @@
 //! The freeze test (slow; `make test-faults`): two `dm-auditor run` replicas on the in-process
 //! fake Lease API server, real MariaDB and a Mongo-compatible server. The leader is SIGSTOPped
 //! at a random point of its cycles for longer than LeaseDuration; the other takes over and
-//! writes; the frozen one is resumed. From Mongo (every document's `leader_term` and its
+//! writes (after the resume, if the freeze left a transaction open on the documents it
+//! writes); the frozen one is resumed. From Mongo (every document's `leader_term` and its
 //! server-side `written_at`) no write of the old term may land after the new term's first write
 //! nor after the resume. `FREEZE_TRIALS` trials (default 3); `FREEZE_REPORT=<file>` appends the
 //! figures.
@@ -42,7 +43,7 @@ fn start(pod: &str, kubeconfig: &Path, mysql: &str, mongo: &str, log: &Path) -> 
             ("AUDIT_INTERVAL", "1s".into()),
             ("AUDIT_RETRY_MIN", "200ms".into()),
             ("PROBE_INTERVAL", "500ms".into()),
-            ("DB_TIMEOUT", "5s".into()),
+            ("DB_TIMEOUT", "30s".into()),
             ("SHUTDOWN_GRACE", "5s".into()),
             ("KUBECONFIG", kubeconfig.display().to_string()),
             ("POD_NAMESPACE", NS.into()),
@@ -100,11 +101,69 @@ async fn writes(url: &str) -> Vec<(&'static str, i64, DateTime<Utc>)> {
     out
 }
 
+/// When a document of `term` was first seen in the store, polling for up to `within`.
+async fn first_write_seen(mongo: &str, term: i64, within: Duration) -> Option<Instant> {
+    let deadline = Instant::now() + within;
+    loop {
+        if writes(mongo).await.iter().any(|(_, t, _)| *t == term) {
+            return Some(Instant::now());
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Keeps the old leader frozen for at least 2 × LeaseDuration, watching for the new term's
+/// first write, then resumes it; if the new term had not written yet, waits for that write.
+/// Returns the failover (SIGSTOP to that write), whether it came only after the resume, and
+/// the resume time.
+async fn freeze_until_resumed(
+    leader: &Auditor,
+    mongo: &str,
+    new_term: i64,
+    stopped: Instant,
+) -> (Duration, bool, DateTime<Utc>) {
+    let frozen = LD * 2;
+    let left = frozen.saturating_sub(stopped.elapsed());
+    let seen_frozen = first_write_seen(mongo, new_term, left).await;
+    tokio::time::sleep(frozen.saturating_sub(stopped.elapsed())).await;
+    let resumed = Utc::now();
+    signal(leader, "-CONT");
+    let seen = match seen_frozen {
+        Some(t) => t,
+        None => first_write_seen(mongo, new_term, SETTLE)
+            .await
+            .expect("the new term writes once the old leader resumed"),
+    };
+    (seen - stopped, seen_frozen.is_none(), resumed)
+}
+
+/// Stops both replicas with SIGTERM and waits for them to exit, so neither leaves a
+/// transaction open on the server (a killed writer's stays open until the server's lifetime
+/// limit, and would hold up dropping the database).
+async fn stop_gracefully(mut replicas: [Auditor; 2]) {
+    for r in &replicas {
+        signal(r, "-TERM");
+    }
+    for r in &mut replicas {
+        let deadline = Instant::now() + SETTLE;
+        while matches!(r.0.try_wait(), Ok(None)) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 /// What one trial measured.
 #[derive(Debug)]
 struct Trial {
     /// SIGSTOP to the first document written under the new term, as seen by polling.
     failover: Duration,
+    /// Whether that first write came only after the resume: the new term's first round had
+    /// not committed within the freeze (its first cycle was slower than the freeze, or it
+    /// waited for a transaction the frozen replica had left open).
+    blocked: bool,
     /// Old-term documents written after the new term's first write or after the resume.
     violations: usize,
     /// Old-term documents in the store at the end (written before the freeze or while frozen
@@ -144,15 +203,11 @@ async fn trial(db: &MariaDb, n: usize) -> Trial {
     let stopped = Instant::now();
     let new_term = eventually(SETTLE, || async {
         let (h, term) = lease(&fake)?;
-        let w = writes(&mongo).await;
-        (term > old_term && !h.is_empty() && w.iter().any(|(_, t, _)| *t == term)).then_some(term)
+        (term > old_term && !h.is_empty()).then_some(term)
     })
     .await;
-    let failover = stopped.elapsed();
-    // Frozen for longer than LeaseDuration in any case, then resumed.
-    tokio::time::sleep((LD * 2).saturating_sub(stopped.elapsed())).await;
-    let resumed = Utc::now();
-    signal(leader, "-CONT");
+    let (failover, blocked, resumed) =
+        freeze_until_resumed(leader, &mongo, new_term, stopped).await;
     // Give the resumed process time to try whatever it would still write.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let w = writes(&mongo).await;
@@ -176,13 +231,14 @@ async fn trial(db: &MariaDb, n: usize) -> Trial {
             );
         }
     }
-    drop((a, b));
+    stop_gracefully([a, b]).await;
     drop_mongo_database(&mongo).await;
     for f in logs.iter().chain([&kubeconfig]) {
         let _ = std::fs::remove_file(f);
     }
     Trial {
         failover,
+        blocked,
         violations,
         old_docs: old.len(),
     }
@@ -222,9 +278,11 @@ async fn a_frozen_leader_never_writes_after_the_new_term_began() {
     let median = failovers[failovers.len() / 2];
     let max = failovers[failovers.len() - 1];
     let old_docs: usize = results.iter().map(|t| t.old_docs).sum();
+    let blocked = results.iter().filter(|t| t.blocked).count();
     let line = format!(
         "freeze: {trials} trials, {violations} violations, failover (SIGSTOP → first write of \
-         the new term) median {median:.2} s, max {max:.2} s, {old_docs} old-term documents checked"
+         the new term) median {median:.2} s, max {max:.2} s, {blocked} trials in which the new \
+         term first wrote after the resume, {old_docs} old-term documents checked"
     );
     eprintln!("{line}");
     if let Ok(path) = std::env::var("FREEZE_REPORT") {

@@ -18,6 +18,12 @@ use crate::bson_safe::sanitize;
 /// The largest number of statements MongoDB accepts in one write command.
 pub const MAX_STATEMENTS: usize = 100_000;
 
+/// Statements per command by default. Every round is one transaction, which lands only if it
+/// commits within the call timeout: a bounded command keeps each round's work bounded on a
+/// slow server (MongoDB's own advice is to keep a transaction to about a thousand documents),
+/// at the cost of one more round per thousand documents.
+pub const DEFAULT_STATEMENTS: usize = 1_000;
+
 /// How many statement bytes a command may carry: under the 16 MiB document limit with room for
 /// the command's own fields.
 pub const MAX_BYTES: usize = 12 * 1024 * 1024;
@@ -40,7 +46,7 @@ pub struct Batching {
 impl Default for Batching {
     fn default() -> Batching {
         Batching {
-            max_statements: MAX_STATEMENTS,
+            max_statements: DEFAULT_STATEMENTS,
             max_bytes: MAX_BYTES,
             concurrency: DEFAULT_CONCURRENCY,
         }

@@ -39,7 +39,7 @@ const DUPLICATE_KEY: i32 = 11_000;
 
 /// How long past an operation's server-side limit the client still waits for the answer (the
 /// server's `MaxTimeMSExpired` reply travelling back), before giving up on it.
-pub(crate) const REPLY_GRACE: Duration = Duration::from_millis(500);
+const REPLY_GRACE: Duration = Duration::from_millis(500);
 
 /// A failed write or probe. Messages never contain the URL's password.
 #[derive(Debug, thiserror::Error)]
@@ -491,8 +491,10 @@ impl MongoSink {
     /// Sends one write `command` under `fence`'s deadline, inside `session`'s transaction
     /// when one is given: refused before sending when the deadline has passed. Outside a
     /// transaction the command carries `maxTimeMS` = the time left (or the call timeout,
-    /// whichever is shorter); inside one the commit is what is bounded. Returns the server's
-    /// reply.
+    /// whichever is shorter) and the client waits no longer than that. Inside one, nothing it
+    /// does lands unless the commit does, and the commit is refused once the deadline has
+    /// passed, so the command may take up to the call timeout: a slow server still makes
+    /// progress while the leader keeps renewing. Returns the server's reply.
     pub(crate) async fn send_write(
         &self,
         op: &'static str,
@@ -505,9 +507,10 @@ impl MongoSink {
             .remaining(Instant::now())
             .map_err(|()| SinkError::DeadlinePassed { op })?;
         let server_limit = left.map_or(self.timeout, |l| l.min(self.timeout));
-        let client_limit = left.map_or(self.timeout, |_| server_limit + REPLY_GRACE);
+        let mut client_limit = left.map_or(self.timeout, |_| server_limit + REPLY_GRACE);
         let sent = match session {
             Some(session) => {
+                client_limit = self.timeout;
                 let run = self.db.run_command(command).session(session);
                 tokio::time::timeout(client_limit, run.into_future()).await
             }

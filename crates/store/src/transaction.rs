@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::{Chunk, Outcome};
-use crate::sink::{Fence, MongoSink, REPLY_GRACE, SinkError, chunk_command, chunk_outcome};
+use crate::sink::{Fence, MongoSink, SinkError, chunk_command, chunk_outcome};
 
 /// The first pause before a round that conflicted is tried again; it doubles up to
 /// [`MAX_PAUSE`].
@@ -92,14 +92,13 @@ impl MongoSink {
     ) -> Result<TxRound<'a>, SinkError> {
         let op = "start_transaction";
         let mut session = self.bounded(op, self.client.start_session()).await?;
-        let left = fence
+        fence
             .deadline
             .remaining(Instant::now())
             .map_err(|()| SinkError::DeadlinePassed { op })?;
-        let commit_limit = left.map_or(self.timeout, |l| l.min(self.timeout));
         let started = session
             .start_transaction()
-            .max_commit_time(commit_limit)
+            .max_commit_time(self.timeout)
             .await;
         match started {
             Ok(()) => {}
@@ -152,14 +151,16 @@ impl MongoSink {
         Ok(TxRound::Committed(landed))
     }
 
-    /// Commits, unless the fence's deadline has passed (then aborts: the term is over).
+    /// Commits, unless the fence's deadline has passed (then aborts: the term is over). The
+    /// commit may take up to the call timeout: when it lands no longer matters for the order,
+    /// which the fence claim inside the transaction settles.
     async fn commit(&self, session: &mut ClientSession, fence: &Fence) -> Result<(), SinkError> {
         let op = "commit";
-        let Ok(left) = fence.deadline.remaining(Instant::now()) else {
+        if fence.deadline.remaining(Instant::now()).is_err() {
             abort(session).await;
             return Err(SinkError::DeadlinePassed { op });
-        };
-        let limit = left.map_or(self.timeout, |l| l.min(self.timeout) + REPLY_GRACE);
+        }
+        let limit = self.timeout;
         match tokio::time::timeout(limit, session.commit_transaction()).await {
             Ok(r) => r.map_err(|source| SinkError::Driver { op, source }),
             Err(_) => Err(SinkError::Timeout { op, after: limit }),

@@ -228,13 +228,13 @@ pub fn mongo_url() -> String {
     format!("{}/{}", server.base_url, unique_name())
 }
 
-/// Drops the database a [`mongo_url`] names.
+/// Drops the database a [`mongo_url`] names, waiting at most 10 s: a transaction a killed
+/// writer left open can hold the drop up until the server ends it, and the database is a
+/// test's own (gone with the server anyway).
 pub async fn drop_mongo_database(url: &str) {
     if let Ok(client) = mongodb::Client::with_uri_str(url).await {
-        let _ = client
-            .database(&crate::mongo_url::database_name(url))
-            .drop()
-            .await;
+        let db = client.database(&crate::mongo_url::database_name(url));
+        let _ = tokio::time::timeout(Duration::from_secs(10), db.drop().into_future()).await;
     }
 }
 
