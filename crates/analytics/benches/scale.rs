@@ -16,9 +16,9 @@ use analytics::options::Options;
 use analytics::write::{ensure_indexes, write_analyses};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use store::testing::{MariaDb, MongoInstance, candle, unique_name};
+use store::testing::fresh::FreshMongo;
+use store::testing::{MariaDb, candle};
 use store::{Fence, Kline, KlineSource, MongoSink, Timeframe};
-use testkit::latency::LatencyProxy;
 use tokio_util::sync::CancellationToken;
 
 /// 90 days of hourly candles.
@@ -61,24 +61,6 @@ fn rows(i: usize, hour: DateTime<Utc>) -> Vec<Kline> {
             k
         })
         .collect()
-}
-
-/// A database URL on a fresh server, direct or through the proxy.
-async fn fresh(proxied: bool) -> (MongoInstance, Option<LatencyProxy>, String) {
-    let m = MongoInstance::start();
-    let (proxy, port) = if proxied {
-        let target = ([127, 0, 0, 1], m.port).into();
-        let p = LatencyProxy::start(target, ONE_WAY).await.expect("proxy");
-        let port = p.port();
-        (Some(p), port)
-    } else {
-        (None, m.port)
-    };
-    let url = format!(
-        "mongodb://127.0.0.1:{port}/{}?directConnection=true",
-        unique_name()
-    );
-    (m, proxy, url)
 }
 
 /// Writes `analyses` into `url`; returns the time taken and the documents written.
@@ -138,13 +120,16 @@ async fn main() {
     let compute = t.elapsed().as_secs_f64();
     println!("| symbols | Mongo | read + compute | write | write / (read + compute) | documents |");
     println!("|---|---|---|---|---|---|");
-    let (_m, _p, direct) = fresh(false).await;
-    let mut rows_out = vec![("direct", write(&direct, &analyses, now).await)];
+    let direct = FreshMongo::start(None).await;
+    let mut rows_out = vec![("direct", write(&direct.url, &analyses, now).await)];
     {
-        let (_m, _p, proxied) = fresh(true).await;
-        rows_out.push(("10 ms RTT", write(&proxied, &analyses, now).await));
+        let proxied = FreshMongo::start(Some(ONE_WAY)).await;
+        rows_out.push(("10 ms RTT", write(&proxied.url, &analyses, now).await));
     }
-    rows_out.push(("direct, keys exist", write(&direct, &analyses, now).await));
+    rows_out.push((
+        "direct, keys exist",
+        write(&direct.url, &analyses, now).await,
+    ));
     for (mongo, (w, docs)) in rows_out {
         println!(
             "| {n} | {mongo} | {compute:.2} s | {w:.2} s | {:.2}× | {docs} |",

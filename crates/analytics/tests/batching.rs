@@ -2,8 +2,6 @@
 //! (plus the fence claims), counted with the driver's command monitoring, and leaves exactly
 //! the documents one request per document leaves (same ids, same content).
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use analytics::config::Settings;
@@ -12,10 +10,8 @@ use analytics::golden::{series_a, series_b};
 use analytics::options::Options;
 use analytics::write::{write_analyses, write_analyses_per_document};
 use chrono::{DateTime, Utc};
-use mongodb::bson::{Document, doc};
-use mongodb::event::EventHandler;
-use mongodb::event::command::CommandEvent;
 use rust_decimal::Decimal;
+use store::testing::commands::{contents, counted_sink};
 use store::testing::{MariaDb, candle, drop_mongo_database, mongo_url};
 use store::{Fence, Kline, KlineSource, MongoSink, Timeframe};
 use tokio_util::sync::CancellationToken;
@@ -76,41 +72,6 @@ fn settings() -> Settings {
     }
 }
 
-type Counter = Arc<Mutex<BTreeMap<String, usize>>>;
-
-async fn monitored(url: &str) -> (MongoSink, Counter) {
-    let counter: Counter = Arc::default();
-    let c = counter.clone();
-    let handler = EventHandler::callback(move |e: CommandEvent| {
-        if let CommandEvent::Started(s) = e
-            && ["update", "insert", "delete", "findAndModify"].contains(&s.command_name.as_str())
-        {
-            let coll = s.command.get_str(&s.command_name).unwrap_or("?").to_owned();
-            *c.lock().expect("counter").entry(coll).or_default() += 1;
-        }
-    });
-    let sink = MongoSink::connect_with(url, "batching-test", Duration::from_secs(30), |o| {
-        o.command_event_handler = Some(handler);
-    })
-    .await
-    .expect("connect");
-    (sink, counter)
-}
-
-async fn contents(s: &MongoSink, colls: &[String]) -> BTreeMap<(String, String), Document> {
-    let mut out = BTreeMap::new();
-    for coll in colls {
-        let mut cursor = s.collection(coll).find(doc! {}).await.expect("find");
-        while cursor.advance().await.expect("next") {
-            let mut d: Document = cursor.deserialize_current().expect("doc");
-            d.remove("written_at");
-            let id = d.get_str("_id").expect("string _id").to_owned();
-            out.insert((coll.clone(), id), d);
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batched_cycle_sends_one_command_per_collection_and_writes_what_per_document_writes() {
     let db = seeded().await;
@@ -121,7 +82,7 @@ async fn a_batched_cycle_sends_one_command_per_collection_and_writes_what_per_do
     let fence = Fence::new("data-manager-analytics", 2, "test");
     let never = CancellationToken::new();
     let (batched, each) = (mongo_url(), mongo_url());
-    let (sb, counter) = monitored(&batched).await;
+    let (sb, counter) = counted_sink(&batched).await;
     let se = MongoSink::connect(&each, "t", Duration::from_secs(30))
         .await
         .expect("connect");
@@ -136,7 +97,7 @@ async fn a_batched_cycle_sends_one_command_per_collection_and_writes_what_per_do
     let total: u64 = cb.values().sum();
     assert!(total >= 5 * SYMBOLS as u64, "{cb:?}");
 
-    let counts = counter.lock().expect("counter").clone();
+    let counts = counter.counts();
     let mut colls: Vec<String> = counts.keys().cloned().collect();
     colls.retain(|c| c != "leader_fence");
     assert!(colls.len() >= 5, "{counts:?}");

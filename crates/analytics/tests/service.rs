@@ -1,11 +1,6 @@
 //! A cycle against real MariaDB and the Mongo-compatible server: the documents written, an
 //! idempotent re-run, 1h and 1d kept apart, fencing of an older term, and `run` as a process.
 
-#![allow(
-    clippy::too_many_lines,
-    reason = "each scenario is told from start to finish; splitting them into named steps is still to do"
-)]
-
 use std::time::Duration;
 
 use analytics::config::Settings;
@@ -83,16 +78,164 @@ async fn count(url: &str, name: &str, filter: Document) -> u64 {
         .unwrap_or(0)
 }
 
-#[tokio::test]
-async fn a_cycle_writes_every_document_once_keeps_timeframes_apart_and_fences_older_terms() {
-    let (db, hour, day) = seeded().await;
-    let url = mongo_url();
-    let settings = Settings {
+/// BTCUSDT and ETHUSDT on 1h and 1d.
+fn two_symbols_two_timeframes() -> Settings {
+    Settings {
         symbols: vec!["BTCUSDT".into(), "ETHUSDT".into()],
         timeframes: vec![tf("1h"), tf("1d")],
         options: Options::default(),
         db_timeout: Duration::from_secs(10),
+    }
+}
+
+/// BTCUSDT's 1h volatility: Series A's rolling standard deviation, stamped with the current
+/// hour, term 2 and complete metadata. Returns the document.
+async fn assert_the_hourly_volatility(url: &str, hour: DateTime<Utc>) -> Document {
+    let vol = coll(url, "analytics_volatility")
+        .await
+        .find_one(doc! { "symbol": "BTCUSDT", "timeframe": "1h" })
+        .await
+        .expect("query")
+        .expect("BTCUSDT 1h volatility");
+    let sd = vol.get_f64("rolling_stddev").expect("a double");
+    assert!(
+        ((sd - 0.006272639780820264) / 0.006272639780820264).abs() < 1e-9,
+        "{sd}"
+    );
+    assert_eq!(
+        vol.get("timestamp"),
+        Some(&Bson::DateTime(mongodb::bson::DateTime::from_millis(
+            hour.timestamp_millis()
+        )))
+    );
+    assert_eq!(vol.get_i64("leader_term"), Ok(2));
+    let meta = vol.get_document("metadata").expect("metadata");
+    assert!(matches!(meta.get("computed_at"), Some(Bson::DateTime(_))));
+    assert_eq!(meta.get_f64("completeness"), Ok(100.0));
+    vol
+}
+
+/// BTCUSDT's 1d volatility is its own document, stamped with today, unlike the 1h one.
+async fn assert_the_daily_volatility_is_apart(url: &str, day: DateTime<Utc>, hourly: &Document) {
+    let daily = coll(url, "analytics_volatility")
+        .await
+        .find_one(doc! { "symbol": "BTCUSDT", "timeframe": "1d" })
+        .await
+        .expect("query")
+        .expect("BTCUSDT 1d volatility");
+    assert_eq!(
+        daily.get("timestamp"),
+        Some(&Bson::DateTime(mongodb::bson::DateTime::from_millis(
+            day.timestamp_millis()
+        )))
+    );
+    assert_ne!(
+        daily.get_f64("rolling_stddev"),
+        hourly.get_f64("rolling_stddev")
+    );
+}
+
+/// ETHUSDT's seasonality has 24 hours, the correlation matrix a BTCUSDT × ETHUSDT number, and
+/// no regime is computed on 1d.
+async fn assert_seasonality_matrix_and_no_daily_regime(url: &str) {
+    let season = coll(url, "analytics_seasonality")
+        .await
+        .find_one(doc! { "symbol": "ETHUSDT" })
+        .await
+        .expect("query")
+        .expect("seasonality");
+    assert_eq!(
+        season.get_document("hourly_pattern").map(|d| d.len()),
+        Ok(24)
+    );
+    let matrix = coll(url, "analytics_correlation_matrix")
+        .await
+        .find_one(doc! {})
+        .await
+        .expect("query")
+        .expect("matrix");
+    let m = matrix.get_document("matrix").expect("matrix");
+    assert!(matches!(
+        m.get_document("BTCUSDT").expect("row").get("ETHUSDT"),
+        Some(Bson::Double(_))
+    ));
+    assert_eq!(
+        count(url, "analytics_regime", doc! { "timeframe": "1d" }).await,
+        0
+    );
+}
+
+/// A second cycle in the same hour upserts the same keys: two volatility documents per
+/// timeframe, no more. Returns that cycle's analyses.
+async fn assert_a_rerun_upserts_the_same_keys(
+    source: &KlineSource,
+    sink: &MongoSink,
+    fence: &Fence,
+    url: &str,
+) -> Vec<analytics::analysis::Analysis> {
+    let settings = two_symbols_two_timeframes();
+    let before = count(url, "analytics_volatility", doc! {}).await;
+    let analyses = analyze_all(source, &settings, Utc::now())
+        .await
+        .expect("reads");
+    write_analyses(
+        sink,
+        fence,
+        &analyses,
+        &settings.options,
+        Utc::now(),
+        &never(),
+    )
+    .await
+    .expect("rewrite");
+    assert_eq!(count(url, "analytics_volatility", doc! {}).await, before);
+    assert_eq!(
+        count(url, "analytics_volatility", doc! { "timeframe": "1h" }).await,
+        2
+    );
+    assert_eq!(
+        count(url, "analytics_volatility", doc! { "timeframe": "1d" }).await,
+        2
+    );
+    analyses
+}
+
+/// An older term than `fence`'s is fenced off before it writes anything.
+async fn assert_an_older_term_is_fenced(
+    sink: &MongoSink,
+    fence: &Fence,
+    analyses: &[analytics::analysis::Analysis],
+    url: &str,
+) {
+    let stale = Fence {
+        term: 1,
+        ..fence.clone()
     };
+    let e = write_analyses(
+        sink,
+        &stale,
+        analyses,
+        &Options::default(),
+        Utc::now(),
+        &never(),
+    )
+    .await
+    .expect_err("older term");
+    assert!(e.is_fenced(), "{e}");
+    let vol = coll(url, "analytics_volatility")
+        .await
+        .find_one(doc! { "symbol": "BTCUSDT", "timeframe": "1h" })
+        .await
+        .expect("query")
+        .expect("doc");
+    assert_eq!(vol.get_i64("leader_term"), Ok(2));
+}
+
+#[tokio::test]
+async fn a_cycle_writes_every_document_once_keeps_timeframes_apart_and_fences_older_terms() {
+    let (db, hour, day) = seeded().await;
+    let url = mongo_url();
+    let settings = two_symbols_two_timeframes();
     let source = KlineSource::connect_lazy(db.options(), Duration::from_secs(10));
     let sink = MongoSink::connect(&url, "analytics-test", Duration::from_secs(10))
         .await
@@ -115,115 +258,12 @@ async fn a_cycle_writes_every_document_once_keeps_timeframes_apart_and_fences_ol
         ("volume", 2),
     ];
     assert_eq!(counts.into_iter().collect::<Vec<_>>(), expected);
+    let hourly = assert_the_hourly_volatility(&url, hour).await;
+    assert_the_daily_volatility_is_apart(&url, day, &hourly).await;
+    assert_seasonality_matrix_and_no_daily_regime(&url).await;
 
-    let vol = coll(&url, "analytics_volatility")
-        .await
-        .find_one(doc! { "symbol": "BTCUSDT", "timeframe": "1h" })
-        .await
-        .expect("query")
-        .expect("BTCUSDT 1h volatility");
-    let sd = vol.get_f64("rolling_stddev").expect("a double");
-    assert!(
-        ((sd - 0.006272639780820264) / 0.006272639780820264).abs() < 1e-9,
-        "{sd}"
-    );
-    assert_eq!(
-        vol.get("timestamp"),
-        Some(&Bson::DateTime(mongodb::bson::DateTime::from_millis(
-            hour.timestamp_millis()
-        )))
-    );
-    assert_eq!(vol.get_i64("leader_term"), Ok(2));
-    let meta = vol.get_document("metadata").expect("metadata");
-    assert!(matches!(meta.get("computed_at"), Some(Bson::DateTime(_))));
-    assert_eq!(meta.get_f64("completeness"), Ok(100.0));
-    let daily = coll(&url, "analytics_volatility")
-        .await
-        .find_one(doc! { "symbol": "BTCUSDT", "timeframe": "1d" })
-        .await
-        .expect("query")
-        .expect("BTCUSDT 1d volatility");
-    assert_eq!(
-        daily.get("timestamp"),
-        Some(&Bson::DateTime(mongodb::bson::DateTime::from_millis(
-            day.timestamp_millis()
-        )))
-    );
-    assert_ne!(
-        daily.get_f64("rolling_stddev"),
-        vol.get_f64("rolling_stddev")
-    );
-    let season = coll(&url, "analytics_seasonality")
-        .await
-        .find_one(doc! { "symbol": "ETHUSDT" })
-        .await
-        .expect("query")
-        .expect("seasonality");
-    assert_eq!(
-        season.get_document("hourly_pattern").map(|d| d.len()),
-        Ok(24)
-    );
-    let matrix = coll(&url, "analytics_correlation_matrix")
-        .await
-        .find_one(doc! {})
-        .await
-        .expect("query")
-        .expect("matrix");
-    let m = matrix.get_document("matrix").expect("matrix");
-    assert!(matches!(
-        m.get_document("BTCUSDT").expect("row").get("ETHUSDT"),
-        Some(Bson::Double(_))
-    ));
-    assert_eq!(
-        count(&url, "analytics_regime", doc! { "timeframe": "1d" }).await,
-        0
-    );
-
-    // A second cycle in the same hour upserts the same keys.
-    let before = count(&url, "analytics_volatility", doc! {}).await;
-    let analyses = analyze_all(&source, &settings, Utc::now())
-        .await
-        .expect("reads");
-    write_analyses(
-        &sink,
-        &fence,
-        &analyses,
-        &settings.options,
-        Utc::now(),
-        &never(),
-    )
-    .await
-    .expect("rewrite");
-    assert_eq!(count(&url, "analytics_volatility", doc! {}).await, before);
-    assert_eq!(
-        count(&url, "analytics_volatility", doc! { "timeframe": "1h" }).await,
-        2
-    );
-    assert_eq!(
-        count(&url, "analytics_volatility", doc! { "timeframe": "1d" }).await,
-        2
-    );
-
-    // An older term is fenced off before it writes anything.
-    let stale = Fence { term: 1, ..fence };
-    let e = write_analyses(
-        &sink,
-        &stale,
-        &analyses,
-        &settings.options,
-        Utc::now(),
-        &never(),
-    )
-    .await
-    .expect_err("older term");
-    assert!(e.is_fenced(), "{e}");
-    let vol = coll(&url, "analytics_volatility")
-        .await
-        .find_one(doc! { "symbol": "BTCUSDT", "timeframe": "1h" })
-        .await
-        .expect("query")
-        .expect("doc");
-    assert_eq!(vol.get_i64("leader_term"), Ok(2));
+    let analyses = assert_a_rerun_upserts_the_same_keys(&source, &sink, &fence, &url).await;
+    assert_an_older_term_is_fenced(&sink, &fence, &analyses, &url).await;
     source.close().await;
     drop_mongo_database(&url).await;
 }
@@ -304,14 +344,10 @@ fn never() -> tokio_util::sync::CancellationToken {
     tokio_util::sync::CancellationToken::new()
 }
 
-/// One symbol × timeframe that cannot be used (a row that does not decode, a table lacking a
-/// column) is skipped with its reason; every other one is still analysed and written.
-#[tokio::test]
-async fn an_unreadable_symbol_or_table_is_skipped_and_the_rest_is_written() {
-    use analytics::metric::{Kind, Skip};
+/// ETHUSDT's newest 1h row gets a NULL close (undecodable) and `klines_d1` loses a column.
+async fn break_ethusdt_1h_and_the_daily_table(db: &MariaDb, hour: DateTime<Utc>) {
     use sqlx::{AssertSqlSafe, Executor};
 
-    let (db, hour, _) = seeded().await;
     let bad_id = format!("ETHUSDT_{}", hour.timestamp_millis());
     let mut conn = db.pool.acquire().await.expect("connection");
     for sql in [
@@ -321,25 +357,26 @@ async fn an_unreadable_symbol_or_table_is_skipped_and_the_rest_is_written() {
     ] {
         conn.execute(AssertSqlSafe(sql.clone())).await.expect(&sql);
     }
-    drop(conn);
-    let settings = Settings {
-        symbols: vec!["BTCUSDT".into(), "ETHUSDT".into()],
-        timeframes: vec![tf("1h"), tf("1d")],
-        options: Options::default(),
-        db_timeout: Duration::from_secs(10),
-    };
-    let source = KlineSource::connect_lazy(db.options(), Duration::from_secs(10));
-    let analyses = analyze_all(&source, &settings, Utc::now())
-        .await
-        .expect("a bad symbol must not fail the cycle");
-    let skipped = |a: &analytics::analysis::Analysis, symbol: &str| -> Vec<(Kind, Skip)> {
-        a.symbols
-            .iter()
-            .filter(|s| s.symbol == symbol)
-            .flat_map(|s| s.metrics.iter())
-            .filter_map(|(k, r)| r.as_ref().err().map(|e| (*k, *e)))
-            .collect()
-    };
+}
+
+/// The (metric, reason) pairs skipped for `symbol` in `a`.
+fn skipped(
+    a: &analytics::analysis::Analysis,
+    symbol: &str,
+) -> Vec<(analytics::metric::Kind, analytics::metric::Skip)> {
+    a.symbols
+        .iter()
+        .filter(|s| s.symbol == symbol)
+        .flat_map(|s| s.metrics.iter())
+        .filter_map(|(k, r)| r.as_ref().err().map(|e| (*k, *e)))
+        .collect()
+}
+
+/// On 1h, ETHUSDT's every metric is skipped for its undecodable row and BTCUSDT's none; on 1d,
+/// every skip is the schema mismatch.
+fn assert_only_the_broken_datasets_are_skipped(analyses: &[analytics::analysis::Analysis]) {
+    use analytics::metric::{Kind, Skip};
+
     let (h1, d1) = (&analyses[0], &analyses[1]);
     assert_eq!(skipped(h1, "BTCUSDT"), []);
     assert_eq!(
@@ -362,6 +399,20 @@ async fn an_unreadable_symbol_or_table_is_skipped_and_the_rest_is_written() {
             "{symbol}"
         );
     }
+}
+
+/// One symbol × timeframe that cannot be used (a row that does not decode, a table lacking a
+/// column) is skipped with its reason; every other one is still analysed and written.
+#[tokio::test]
+async fn an_unreadable_symbol_or_table_is_skipped_and_the_rest_is_written() {
+    let (db, hour, _) = seeded().await;
+    break_ethusdt_1h_and_the_daily_table(&db, hour).await;
+    let settings = two_symbols_two_timeframes();
+    let source = KlineSource::connect_lazy(db.options(), Duration::from_secs(10));
+    let analyses = analyze_all(&source, &settings, Utc::now())
+        .await
+        .expect("a bad symbol must not fail the cycle");
+    assert_only_the_broken_datasets_are_skipped(&analyses);
     let url = mongo_url();
     let sink = MongoSink::connect(&url, "analytics-test", Duration::from_secs(10))
         .await

@@ -7,11 +7,7 @@
 //!
 //! `cargo bench -p auditor --bench scale` (`SCALE_SIZES=50,500` to run fewer sizes).
 
-#![allow(
-    clippy::too_many_lines,
-    reason = "each scenario is told from start to finish; splitting them into named steps is still to do"
-)]
-
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use auditor::config::{Settings, Symbols};
@@ -21,9 +17,9 @@ use auditor::write::{
     Written, ensure_indexes, stored_row_keys, write_reports, write_reports_per_document,
 };
 use chrono::{DateTime, Utc};
-use store::testing::{MariaDb, MongoInstance, candle, unique_name};
+use store::testing::fresh::FreshMongo;
+use store::testing::{MariaDb, candle};
 use store::{Fence, KlineSource, MongoSink, Timeframe};
-use testkit::latency::LatencyProxy;
 use tokio_util::sync::CancellationToken;
 
 const TIMEFRAMES: [&str; 5] = ["5m", "15m", "30m", "1h", "1d"];
@@ -134,59 +130,51 @@ async fn cycle(
     }
 }
 
-/// A database URL on a fresh server, direct or through the proxy.
-async fn fresh(proxied: bool) -> (MongoInstance, Option<LatencyProxy>, String) {
-    let m = MongoInstance::start();
-    let (proxy, port) = if proxied {
-        let target = ([127, 0, 0, 1], m.port).into();
-        let p = LatencyProxy::start(target, ONE_WAY).await.expect("proxy");
-        let port = p.port();
-        (Some(p), port)
-    } else {
-        (None, m.port)
-    };
-    let url = format!(
-        "mongodb://127.0.0.1:{port}/{}?directConnection=true",
-        unique_name()
-    );
-    (m, proxy, url)
-}
-
 fn s(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-#[tokio::main]
-async fn main() {
-    let sizes: Vec<usize> = std::env::var("SCALE_SIZES")
+/// `SCALE_SIZES` (datasets per scenario), by default 50, 500 and 2,000.
+fn sizes() -> Vec<usize> {
+    std::env::var("SCALE_SIZES")
         .unwrap_or_else(|_| "50,500,2000".into())
         .split(',')
         .map(|n| n.trim().parse().expect("SCALE_SIZES: numbers"))
-        .collect();
-    let max = sizes.iter().copied().max().unwrap_or(50).div_ceil(5);
-    assert!(max <= MAX_SYMBOLS, "at most {} datasets", MAX_SYMBOLS * 5);
-    // The current time (on a 5-minute grid), not a fixed date: the health history's TTL index
-    // would otherwise have the server deleting every cycle's documents while we write.
-    let now: DateTime<Utc> =
-        DateTime::from_timestamp(Utc::now().timestamp() / 300 * 300, 0).expect("now");
+        .collect()
+}
+
+/// A source on a new database seeded for `symbols` symbols, its buffer pool warmed by one
+/// cycle (the database is dropped with the returned guard).
+async fn seeded_source(symbols: usize, now: DateTime<Utc>) -> (MariaDb, KlineSource) {
     let db = MariaDb::create().await;
     let t = Instant::now();
-    let rows = seed(&db, max, now).await;
+    let rows = seed(&db, symbols, now).await;
     println!(
-        "seeded {rows} rows ({max} symbols × 5 timeframes) in {:.1}s",
+        "seeded {rows} rows ({symbols} symbols × 5 timeframes) in {:.1}s",
         s(t.elapsed())
     );
     let source = KlineSource::connect_lazy(db.options(), Duration::from_secs(120));
-    // Warm MariaDB's buffer pool once.
     let never = CancellationToken::new();
-    let _ = auditor::cycle::audit_all(&source, &settings(max), now, None, &never).await;
+    let _ = auditor::cycle::audit_all(&source, &settings(symbols), now, None, &never).await;
+    (db, source)
+}
 
+/// One scenario's key: (datasets, per-document path, through the proxy).
+type Scenario = (usize, bool, bool);
+
+/// One cycle per size, path and Mongo reach, each on a fresh server, printed as a table row;
+/// returns each scenario's whole-cycle time.
+async fn compare_paths(
+    source: &KlineSource,
+    sizes: &[usize],
+    now: DateTime<Utc>,
+) -> BTreeMap<Scenario, Duration> {
     println!(
         "| datasets | path | Mongo | read + checks | write | write/read | whole cycle | documents |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    let mut whole = std::collections::BTreeMap::new();
-    for &n in &sizes {
+    let mut whole = BTreeMap::new();
+    for &n in sizes {
         let st = settings(n / 5);
         let mut paths = vec![false];
         if n == 500 {
@@ -194,30 +182,39 @@ async fn main() {
         }
         for per_document in paths {
             for proxied in [false, true] {
-                let (_m, _p, url) = fresh(proxied).await;
-                let p = cycle(&source, &st, &url, now, per_document).await;
-                let w = p.written;
-                println!(
-                    "| {n} | {} | {} | {:.2} s | {:.2} s | {:.2}× | {:.2} s | {} findings, {} health, {} resolved |",
-                    if per_document {
-                        "per document (before)"
-                    } else {
-                        "batched"
-                    },
-                    if proxied { "10 ms RTT" } else { "direct" },
-                    s(p.read),
-                    s(p.write),
-                    s(p.write) / s(p.read),
-                    s(p.read + p.write),
-                    w.findings,
-                    w.health,
-                    w.resolved,
-                );
+                let mongo = FreshMongo::start(proxied.then_some(ONE_WAY)).await;
+                let p = cycle(source, &st, &mongo.url, now, per_document).await;
+                print_row(n, per_document, proxied, &p);
                 whole.insert((n, per_document, proxied), p.read + p.write);
             }
         }
     }
-    for ((n, per_document, proxied), d) in &whole {
+    whole
+}
+
+fn print_row(n: usize, per_document: bool, proxied: bool, p: &Phases) {
+    let w = p.written;
+    println!(
+        "| {n} | {} | {} | {:.2} s | {:.2} s | {:.2}× | {:.2} s | {} findings, {} health, {} resolved |",
+        if per_document {
+            "per document (before)"
+        } else {
+            "batched"
+        },
+        if proxied { "10 ms RTT" } else { "direct" },
+        s(p.read),
+        s(p.write),
+        s(p.write) / s(p.read),
+        s(p.read + p.write),
+        w.findings,
+        w.health,
+        w.resolved,
+    );
+}
+
+/// Each proxied scenario's whole cycle against the same scenario direct.
+fn print_latency_ratios(whole: &BTreeMap<Scenario, Duration>) {
+    for ((n, per_document, proxied), d) in whole {
         if *proxied && let Some(direct) = whole.get(&(*n, *per_document, false)) {
             let path = if *per_document {
                 "per document"
@@ -230,15 +227,18 @@ async fn main() {
             );
         }
     }
+}
 
-    let n = sizes.iter().copied().max().unwrap_or(50);
+/// Ten batched cycles at `n` datasets, 5 minutes apart, into one database on a fresh server:
+/// whether the write phase grows as the collections fill.
+async fn consecutive_cycles(source: &KlineSource, n: usize, now: DateTime<Utc>) {
     let st = settings(n / 5);
-    let (_m, _p, url) = fresh(false).await;
+    let mongo = FreshMongo::start(None).await;
     let mut writes = Vec::new();
     println!("\n10 consecutive cycles at {n} datasets into one database (direct), 5 min apart:");
     for k in 0..10 {
         let at = now + chrono::Duration::minutes(5 * k);
-        let p = cycle(&source, &st, &url, at, false).await;
+        let p = cycle(source, &st, &mongo.url, at, false).await;
         println!(
             "cycle {}: read + checks {:.2} s, write {:.2} s, write/read {:.2}×",
             k + 1,
@@ -259,5 +259,20 @@ async fn main() {
         writes[0],
         writes[writes.len() - 1]
     );
+}
+
+#[tokio::main]
+async fn main() {
+    let sizes = sizes();
+    let max = sizes.iter().copied().max().unwrap_or(50).div_ceil(5);
+    assert!(max <= MAX_SYMBOLS, "at most {} datasets", MAX_SYMBOLS * 5);
+    // The current time (on a 5-minute grid), not a fixed date: the health history's TTL index
+    // would otherwise have the server deleting every cycle's documents while we write.
+    let now: DateTime<Utc> =
+        DateTime::from_timestamp(Utc::now().timestamp() / 300 * 300, 0).expect("now");
+    let (_db, source) = seeded_source(max, now).await;
+    let whole = compare_paths(&source, &sizes, now).await;
+    print_latency_ratios(&whole);
+    consecutive_cycles(&source, sizes.iter().copied().max().unwrap_or(50), now).await;
     source.close().await;
 }

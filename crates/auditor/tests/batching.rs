@@ -4,14 +4,12 @@
 //! second cycle that resolves findings.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::Parser;
-use mongodb::bson::{Document, doc};
-use mongodb::event::EventHandler;
-use mongodb::event::command::CommandEvent;
+use mongodb::bson::Document;
+use store::testing::commands::{contents, counted_sink};
 use store::testing::{MariaDb, at, candle, drop_mongo_database, mongo_url};
 use store::{Fence, Kline, KlineSource, MongoSink, Timeframe};
 use tokio_util::sync::CancellationToken;
@@ -90,28 +88,6 @@ async fn audit(db: &MariaDb, now: DateTime<Utc>) -> Vec<DatasetReport> {
     reports
 }
 
-/// Write commands (`update`, `insert`, `delete`, …) started, per collection.
-type Counter = Arc<Mutex<BTreeMap<String, usize>>>;
-
-async fn monitored(url: &str) -> (MongoSink, Counter) {
-    let counter: Counter = Arc::default();
-    let c = counter.clone();
-    let handler = EventHandler::callback(move |e: CommandEvent| {
-        if let CommandEvent::Started(s) = e
-            && ["update", "insert", "delete", "findAndModify"].contains(&s.command_name.as_str())
-        {
-            let coll = s.command.get_str(&s.command_name).unwrap_or("?").to_owned();
-            *c.lock().expect("counter").entry(coll).or_default() += 1;
-        }
-    });
-    let sink = MongoSink::connect_with(url, "batching-test", Duration::from_secs(30), |o| {
-        o.command_event_handler = Some(handler);
-    })
-    .await
-    .expect("connect");
-    (sink, counter)
-}
-
 fn fence() -> Fence {
     Fence::new("data-manager-auditor", 3, "batching-test")
 }
@@ -122,7 +98,7 @@ async fn a_cycle_over_50_datasets_sends_a_few_write_commands_per_collection() {
     let now = at(2025, 10, 22, 0, 30, 0);
     let reports = audit(&db, now).await;
     let url = mongo_url();
-    let (sink, counter) = monitored(&url).await;
+    let (sink, counter) = counted_sink(&url).await;
     let written = write_reports(
         &sink,
         &fence(),
@@ -136,7 +112,7 @@ async fn a_cycle_over_50_datasets_sends_a_few_write_commands_per_collection() {
     // Enough documents that one request per document would be far above the bound.
     assert_eq!(written.health, DATASETS as u64);
     assert!(written.findings >= 2 * DATASETS as u64, "{written:?}");
-    let counts = counter.lock().expect("counter").clone();
+    let counts = counter.counts();
     // Findings, then their resolution: two commands; health: one; the fence: one per round.
     assert_eq!(counts.get("audit_logs"), Some(&2), "{counts:?}");
     assert_eq!(counts.get("health_metrics"), Some(&1), "{counts:?}");
@@ -151,20 +127,11 @@ async fn a_cycle_over_50_datasets_sends_a_few_write_commands_per_collection() {
 
 /// Every document of every collection the auditor writes, `written_at` (the server's clock)
 /// left out, by `_id`.
-async fn contents(url: &str) -> BTreeMap<(String, String), Document> {
+async fn stored_documents(url: &str) -> BTreeMap<(String, String), Document> {
     let sink = MongoSink::connect(url, "batching-test", Duration::from_secs(30))
         .await
         .expect("connect");
-    let mut out = BTreeMap::new();
-    for coll in ["audit_logs", "health_metrics", "leader_fence"] {
-        let mut cursor = sink.collection(coll).find(doc! {}).await.expect("find");
-        while cursor.advance().await.expect("next") {
-            let mut d: Document = cursor.deserialize_current().expect("doc");
-            d.remove("written_at");
-            let id = d.get_str("_id").expect("string _id").to_owned();
-            out.insert((coll.to_owned(), id), d);
-        }
-    }
+    let out = contents(&sink, &["audit_logs", "health_metrics", "leader_fence"]).await;
     sink.shutdown().await;
     out
 }
@@ -204,7 +171,10 @@ async fn batched_writes_leave_the_same_documents_as_one_request_per_document() {
     assert_eq!(wb, we);
     assert!(wb.resolved >= 2 * DATASETS as u64, "{wb:?}");
 
-    let (b, e) = (contents(&batched).await, contents(&each).await);
+    let (b, e) = (
+        stored_documents(&batched).await,
+        stored_documents(&each).await,
+    );
     assert_eq!(b.len(), e.len());
     assert!(b.len() > 4 * DATASETS, "{}", b.len());
     for (k, doc) in &e {
@@ -327,14 +297,14 @@ mod trades {
         let now = at(2025, 10, 21, 14, 30, 0);
         let reports = audit(&db, now).await;
         let url = mongo_url();
-        let (sink, counter) = monitored(&url).await;
+        let (sink, counter) = counted_sink(&url).await;
         let never = CancellationToken::new();
         let written = write_reports(&sink, &fence(), &reports, "run-1", now, &never)
             .await
             .expect("write");
         assert_eq!(written.health, DATASETS as u64);
         assert!(written.findings >= DATASETS as u64, "{written:?}");
-        let counts = counter.lock().expect("counter").clone();
+        let counts = counter.counts();
         // Findings, then their resolution: two commands; health: one; the fence: one per round.
         assert_eq!(counts.get("audit_logs"), Some(&2), "{counts:?}");
         assert_eq!(counts.get("health_metrics"), Some(&1), "{counts:?}");
@@ -374,7 +344,10 @@ mod trades {
                 write_reports_per_document(&se, &fence(), &reports, "run-2", second, &never).await;
             assert_eq!(wb.expect("batched"), we.expect("per document"));
         }
-        let (b, e) = (contents(&batched).await, contents(&each).await);
+        let (b, e) = (
+            stored_documents(&batched).await,
+            stored_documents(&each).await,
+        );
         let resolved = |c: &BTreeMap<(String, String), Document>| {
             c.values()
                 .filter(|d| d.get_datetime("resolved_at").is_ok())

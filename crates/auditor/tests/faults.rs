@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use store::Timeframe;
-use store::testing::{MariaDb, candle};
-use support::Auditor;
+use store::testing::MariaDb;
+use support::{Auditor, current_hour, gap_id, hours_with_one_gap, run_env};
 use testkit::{eventually, free_port, http_get, metric};
 
 const SETTLE: Duration = Duration::from_secs(60);
@@ -79,10 +79,11 @@ impl Drop for Mongo {
     }
 }
 
+/// Every document of `coll` in the database `url` names.
 async fn docs(url: &str, coll: &str) -> Vec<Document> {
     let client = mongodb::Client::with_uri_str(url).await.expect("client");
     client
-        .database("faults")
+        .database(&store::mongo_url::database_name(url))
         .collection::<Document>(coll)
         .find(doc! {})
         .await
@@ -96,76 +97,50 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.expect("blocking")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "slow fault suite: make test-faults"]
-#[allow(
-    clippy::too_many_lines,
-    reason = "one fault scenario told from start to finish; to be split into named steps"
-)]
-async fn mongo_killed_mid_write_and_restarted_loses_nothing_and_writes_nothing_twice() {
-    let db = MariaDb::create().await;
-    let h1: Timeframe = "1h".parse().expect("tf");
-    let hour = Utc::now().timestamp() / 3600 * 3600;
-    let rows: Vec<_> = (1..30)
-        .filter(|h| ![10, 11].contains(h))
-        .map(|h| {
-            candle(
-                "BTCUSDT",
-                h1,
-                DateTime::from_timestamp(hour - h * 3600, 0).expect("t"),
-            )
-        })
-        .collect();
-    db.insert(h1, "BTCUSDT", &rows).await;
+/// `dm-auditor run` without election, `DB_TIMEOUT` 1 s, admin port `admin`, into `log`.
+fn start_auditor(mysql: &str, mongo: &str, admin: u16, log: &Path) -> Auditor {
+    let mut env = run_env(mysql, mongo, "1s", admin);
+    env.push(("LEADER_ELECTION", "disabled".into()));
+    Auditor::start(&["run"], &env, log)
+}
 
-    let dir =
-        std::env::temp_dir().join(format!("dm-faults-mongo-{}", uuid::Uuid::new_v4().simple()));
-    let mut mongo = Mongo::start(free_port(), &dir);
-    let url = mongo.url();
-    let admin = free_port();
-    let log = std::env::temp_dir().join(format!("dm-faults-{}.log", uuid::Uuid::new_v4().simple()));
-    let mut auditor = Auditor::start(
-        &["run"],
-        &[
-            ("MYSQL_URI", db.url.clone()),
-            ("MONGODB_URL", url.clone()),
-            ("SUPPORTED_PAIRS", "BTCUSDT".into()),
-            ("AUDIT_TIMEFRAMES", "1h".into()),
-            // Klines only: the trades datasets have their own tests (tests/trades.rs).
-            ("AUDIT_TRADES", "false".into()),
-            ("AUDIT_INTERVAL", "1s".into()),
-            ("AUDIT_RETRY_MIN", "200ms".into()),
-            ("PROBE_INTERVAL", "200ms".into()),
-            ("DB_TIMEOUT", "1s".into()),
-            ("LEADER_ELECTION", "disabled".into()),
-            ("METRICS_PORT", admin.to_string()),
-            ("METRICS_HOST", "127.0.0.1".into()),
-            ("LOG_FORMAT", "text".into()),
-        ],
-        &log,
-    );
-    let ready = || async move {
-        blocking(move || http_get(admin, "/health/readiness"))
-            .await
-            .map(|(s, _)| s)
-    };
-    eventually(SETTLE, || async {
-        let n = docs(&url, "health_metrics").await.len();
-        (n >= 2 && ready().await == Some(200)).then_some(())
-    })
-    .await;
+/// The readiness status code on the admin port, if it answers.
+async fn readiness(admin: u16) -> Option<u16> {
+    blocking(move || http_get(admin, "/health/readiness"))
+        .await
+        .map(|(s, _)| s)
+}
 
-    // Killed while the auditor writes every second; cycles are owed while it is down.
+/// A metric on the admin port, read off the runtime's threads.
+async fn metric_of(admin: u16, series: &'static str) -> Option<f64> {
+    blocking(move || metric(admin, series)).await
+}
+
+/// A unique path in the temporary directory, `<prefix>-<uuid><suffix>`.
+fn temp_path(prefix: &str, suffix: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "{prefix}-{}{suffix}",
+        uuid::Uuid::new_v4().simple()
+    ))
+}
+
+/// Mongo is killed while the auditor writes every second: readiness drops, at least three
+/// cycles are owed, the process stays up. Returns when the outage began.
+async fn kill_mongo_and_wait_for_owed_cycles(
+    mongo: &mut Mongo,
+    auditor: &mut Auditor,
+    admin: u16,
+) -> DateTime<Utc> {
     mongo.kill();
     let down_from = Utc::now();
     eventually(SETTLE, || async {
-        (ready().await == Some(503)).then_some(())
+        (readiness(admin).await == Some(503)).then_some(())
     })
     .await;
     // Three owed cycles: the first may have started (and taken its `computed_at`) before the
     // kill and only failed to write after it, so at least two are computed while Mongo is down.
     eventually(SETTLE, || async {
-        let owed = blocking(move || metric(admin, "data_manager_audit_pending_cycles")).await?;
+        let owed = metric_of(admin, "data_manager_audit_pending_cycles").await?;
         (owed >= 3.0).then_some(())
     })
     .await;
@@ -173,20 +148,31 @@ async fn mongo_killed_mid_write_and_restarted_loses_nothing_and_writes_nothing_t
         auditor.0.try_wait().expect("wait").is_none(),
         "no exit while Mongo is down"
     );
-    let mongo = Mongo::start(mongo.port, &dir);
-    let up_again = Utc::now();
+    down_from
+}
 
+/// Mongo back: every owed cycle is written, readiness returns, the process still runs.
+async fn wait_for_the_owed_cycles_to_land(auditor: &mut Auditor, admin: u16) {
     eventually(SETTLE, || async {
-        let owed = blocking(move || metric(admin, "data_manager_audit_pending_cycles")).await?;
-        (owed == 0.0 && ready().await == Some(200)).then_some(())
+        let owed = metric_of(admin, "data_manager_audit_pending_cycles").await?;
+        (owed == 0.0 && readiness(admin).await == Some(200)).then_some(())
     })
     .await;
     assert!(
         auditor.0.try_wait().expect("wait").is_none(),
         "still running"
     );
+}
 
-    let health = docs(&url, "health_metrics").await;
+/// At least two health documents computed during the outage, one per cycle, and the findings
+/// of a clean audit, once each.
+async fn assert_the_outage_cycles_landed_once(
+    url: &str,
+    (down_from, up_again): (DateTime<Utc>, DateTime<Utc>),
+    hour: i64,
+    log: &Path,
+) {
+    let health = docs(url, "health_metrics").await;
     let during: Vec<_> = health
         .iter()
         .filter_map(|d| d.get_datetime("computed_at").ok())
@@ -200,24 +186,43 @@ async fn mongo_killed_mid_write_and_restarted_loses_nothing_and_writes_nothing_t
         .collect();
     assert_eq!(ids.len(), health.len(), "one document per cycle");
     // The findings are those of a clean audit, once each.
-    let kinds: BTreeSet<String> = docs(&url, "audit_logs")
+    let kinds: BTreeSet<String> = docs(url, "audit_logs")
         .await
         .iter()
         .map(|d| d.get_str("_id").expect("id").to_owned())
         .collect();
-    let gap = |h: i64| {
-        DateTime::from_timestamp(hour - h * 3600, 0)
-            .expect("t")
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-    };
     assert_eq!(
         kinds,
-        [format!("BTCUSDT|1h|gap|{}", gap(11))]
-            .into_iter()
-            .collect(),
+        [gap_id(hour)].into_iter().collect(),
         "{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
+        std::fs::read_to_string(log).unwrap_or_default()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow fault suite: make test-faults"]
+async fn mongo_killed_mid_write_and_restarted_loses_nothing_and_writes_nothing_twice() {
+    let db = MariaDb::create().await;
+    let h1: Timeframe = "1h".parse().expect("tf");
+    let hour = current_hour();
+    db.insert(h1, "BTCUSDT", &hours_with_one_gap(hour)).await;
+    let dir = temp_path("dm-faults-mongo", "");
+    let mut mongo = Mongo::start(free_port(), &dir);
+    let url = mongo.url();
+    let admin = free_port();
+    let log = temp_path("dm-faults", ".log");
+    let mut auditor = start_auditor(&db.url, &url, admin, &log);
+    eventually(SETTLE, || async {
+        let n = docs(&url, "health_metrics").await.len();
+        (n >= 2 && readiness(admin).await == Some(200)).then_some(())
+    })
+    .await;
+
+    let down_from = kill_mongo_and_wait_for_owed_cycles(&mut mongo, &mut auditor, admin).await;
+    let mongo = Mongo::start(mongo.port, &dir);
+    let up_again = Utc::now();
+    wait_for_the_owed_cycles_to_land(&mut auditor, admin).await;
+    assert_the_outage_cycles_landed_once(&url, (down_from, up_again), hour, &log).await;
     drop(auditor);
     drop(mongo);
     let _ = std::fs::remove_file(&log);
@@ -287,19 +292,13 @@ impl Drop for MySql {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "slow fault suite: make test-faults"]
-#[allow(
-    clippy::too_many_lines,
-    reason = "one fault scenario told from start to finish; to be split into named steps"
-)]
-async fn mysql_killed_mid_cycle_and_restarted_recovers_without_a_crash_loop() {
+/// Our own MariaDB in `dir`, with the extractor's schema in `petrosa_crypto` and the hourly
+/// candles with one gap before `hour`. Returns the server and the database's URL.
+async fn own_mariadb_with_one_gap(dir: &Path, hour: i64) -> (MySql, String) {
     use sqlx::Executor;
 
-    let dir =
-        std::env::temp_dir().join(format!("dm-faults-mysql-{}", uuid::Uuid::new_v4().simple()));
-    MySql::install(&dir);
-    let mut mysql = MySql::start(free_port(), &dir);
+    MySql::install(dir);
+    let mysql = MySql::start(free_port(), dir);
     let base = format!("mysql://root@127.0.0.1:{}", mysql.port);
     {
         let admin = sqlx::mysql::MySqlPoolOptions::new()
@@ -323,80 +322,40 @@ async fn mysql_killed_mid_cycle_and_restarted_recovers_without_a_crash_loop() {
         .await
         .expect("ddl");
     let h1: Timeframe = "1h".parse().expect("tf");
-    let hour = Utc::now().timestamp() / 3600 * 3600;
-    let rows: Vec<_> = (1..30)
-        .filter(|h| ![10, 11].contains(h))
-        .map(|h| {
-            candle(
-                "BTCUSDT",
-                h1,
-                DateTime::from_timestamp(hour - h * 3600, 0).expect("t"),
-            )
-        })
-        .collect();
-    store::seed::insert_klines(&pool, h1, "BTCUSDT", &rows)
+    store::seed::insert_klines(&pool, h1, "BTCUSDT", &hours_with_one_gap(hour))
         .await
         .expect("rows");
     pool.close().await;
+    (mysql, url)
+}
 
-    let mongo = store::testing::mongo_url();
-    let admin = free_port();
-    let log = std::env::temp_dir().join(format!("dm-faults-{}.log", uuid::Uuid::new_v4().simple()));
-    let mut auditor = Auditor::start(
-        &["run"],
-        &[
-            ("MYSQL_URI", url.clone()),
-            ("MONGODB_URL", mongo.clone()),
-            ("SUPPORTED_PAIRS", "BTCUSDT".into()),
-            ("AUDIT_TIMEFRAMES", "1h".into()),
-            // Klines only: the trades datasets have their own tests (tests/trades.rs).
-            ("AUDIT_TRADES", "false".into()),
-            ("AUDIT_INTERVAL", "1s".into()),
-            ("AUDIT_RETRY_MIN", "200ms".into()),
-            ("PROBE_INTERVAL", "200ms".into()),
-            ("DB_TIMEOUT", "1s".into()),
-            ("LEADER_ELECTION", "disabled".into()),
-            ("METRICS_PORT", admin.to_string()),
-            ("METRICS_HOST", "127.0.0.1".into()),
-            ("LOG_FORMAT", "text".into()),
-        ],
-        &log,
-    );
-    let ready = || async move {
-        blocking(move || http_get(admin, "/health/readiness"))
-            .await
-            .map(|(s, _)| s)
-    };
-    let db_url = mongo.clone();
-    let health_count = move || {
-        let u = db_url.clone();
-        async move {
-            let client = mongodb::Client::with_uri_str(&u).await.expect("client");
-            client
-                .database(&store::mongo_url::database_name(&u))
-                .collection::<Document>("health_metrics")
-                .count_documents(doc! {})
-                .await
-                .unwrap_or(0)
-        }
-    };
-    eventually(SETTLE, || async {
-        (health_count().await >= 2 && ready().await == Some(200)).then_some(())
-    })
-    .await;
+/// How many health documents the database `url` names holds.
+async fn health_count(url: &str) -> u64 {
+    let client = mongodb::Client::with_uri_str(url).await.expect("client");
+    client
+        .database(&store::mongo_url::database_name(url))
+        .collection::<Document>("health_metrics")
+        .count_documents(doc! {})
+        .await
+        .unwrap_or(0)
+}
 
+/// MySQL is killed: readiness drops, cycles fail, the process stays up.
+async fn kill_mysql_and_wait_for_failed_cycles(
+    mysql: &mut MySql,
+    auditor: &mut Auditor,
+    admin: u16,
+) {
     mysql.kill();
     eventually(SETTLE, || async {
-        (ready().await == Some(503)).then_some(())
+        (readiness(admin).await == Some(503)).then_some(())
     })
     .await;
     eventually(SETTLE, || async {
-        let failed = blocking(move || {
-            metric(
-                admin,
-                r#"data_manager_audit_cycles_total{outcome="source_error"}"#,
-            )
-        })
+        let failed = metric_of(
+            admin,
+            r#"data_manager_audit_cycles_total{outcome="source_error"}"#,
+        )
         .await?;
         (failed >= 2.0).then_some(())
     })
@@ -405,35 +364,42 @@ async fn mysql_killed_mid_cycle_and_restarted_recovers_without_a_crash_loop() {
         auditor.0.try_wait().expect("wait").is_none(),
         "no exit while MySQL is down"
     );
-    let before = health_count().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow fault suite: make test-faults"]
+async fn mysql_killed_mid_cycle_and_restarted_recovers_without_a_crash_loop() {
+    let dir = temp_path("dm-faults-mysql", "");
+    let hour = current_hour();
+    let (mut mysql, url) = own_mariadb_with_one_gap(&dir, hour).await;
+    let mongo = store::testing::mongo_url();
+    let admin = free_port();
+    let log = temp_path("dm-faults", ".log");
+    let mut auditor = start_auditor(&url, &mongo, admin, &log);
+    eventually(SETTLE, || async {
+        (health_count(&mongo).await >= 2 && readiness(admin).await == Some(200)).then_some(())
+    })
+    .await;
+
+    kill_mysql_and_wait_for_failed_cycles(&mut mysql, &mut auditor, admin).await;
+    let before = health_count(&mongo).await;
     let mysql = MySql::start(mysql.port, &dir);
     eventually(SETTLE, || async {
-        (ready().await == Some(200) && health_count().await > before).then_some(())
+        (readiness(admin).await == Some(200) && health_count(&mongo).await > before).then_some(())
     })
     .await;
     assert!(
         auditor.0.try_wait().expect("wait").is_none(),
         "still running"
     );
-    let client = mongodb::Client::with_uri_str(&mongo).await.expect("client");
-    let ids: BTreeSet<String> = client
-        .database(&store::mongo_url::database_name(&mongo))
-        .collection::<Document>("audit_logs")
-        .find(doc! {})
+    let ids: BTreeSet<String> = docs(&mongo, "audit_logs")
         .await
-        .expect("find")
-        .try_collect::<Vec<Document>>()
-        .await
-        .expect("docs")
         .iter()
         .map(|d| d.get_str("_id").expect("id").to_owned())
         .collect();
-    let gap = DateTime::from_timestamp(hour - 11 * 3600, 0)
-        .expect("t")
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     assert_eq!(
         ids,
-        [format!("BTCUSDT|1h|gap|{gap}")].into_iter().collect(),
+        [gap_id(hour)].into_iter().collect(),
         "{}",
         std::fs::read_to_string(&log).unwrap_or_default()
     );

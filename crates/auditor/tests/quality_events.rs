@@ -2,20 +2,14 @@
 //! Mongo-compatible server and the local NATS; a subscriber on a unique subject receives exactly
 //! the transitions of a gap appearing and being repaired, each once, with `Nats-Msg-Id` set.
 
-#![allow(
-    clippy::too_many_lines,
-    reason = "each scenario is told from start to finish; splitting them into named steps is still to do"
-)]
-
 mod support;
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use sqlx::AssertSqlSafe;
 use store::testing::{MariaDb, candle, mongo_url};
-use support::Auditor;
+use support::{Auditor, current_hour, hours_before};
 use testkit::{eventually, free_port, metric};
 
 fn h1() -> store::Timeframe {
@@ -59,35 +53,31 @@ async fn settle(
     now
 }
 
-#[tokio::test]
-async fn a_subscriber_receives_exactly_the_transitions_of_a_gap_appearing_and_repaired() {
-    let db = MariaDb::create().await;
-    let hour = Utc::now().timestamp() / 3600 * 3600;
-    let at = |h: i64| DateTime::<Utc>::from_timestamp(hour - h * 3600, 0).expect("t");
-    let rows: Vec<_> = (1..30).map(|h| candle("BTCUSDT", h1(), at(h))).collect();
-    db.insert(h1(), "BTCUSDT", &rows).await;
-    let hole: Vec<_> = [10, 11, 12]
-        .map(|h| candle("BTCUSDT", h1(), at(h)))
-        .to_vec();
-
+/// A subscription to a unique subject on the local NATS.
+async fn subscribe_to_a_unique_subject() -> (String, async_nats::Client, async_nats::Subscriber) {
     let subject = format!("test.audit.events.{}", uuid::Uuid::new_v4().simple());
     let nats = async_nats::connect(nats_url())
         .await
         .expect("NATS (deploy/local/ensure-nats.sh)");
-    let mut sub = nats.subscribe(subject.clone()).await.expect("subscribe");
+    let sub = nats.subscribe(subject.clone()).await.expect("subscribe");
     nats.flush().await.expect("flush");
+    (subject, nats, sub)
+}
 
-    let url = mongo_url();
-    let port = free_port();
-    let log = std::env::temp_dir().join(format!(
-        "dm-auditor-events-{}.log",
-        uuid::Uuid::new_v4().simple()
-    ));
-    let _auditor = Auditor::start(
+/// `dm-auditor run` without election, auditing BTCUSDT 1h every second and publishing its
+/// events to `subject`.
+fn start_publishing_auditor(
+    mysql: &str,
+    mongo: &str,
+    port: u16,
+    subject: &str,
+    log: &std::path::Path,
+) -> Auditor {
+    Auditor::start(
         &["run"],
         &[
-            ("MYSQL_URI", db.url.clone()),
-            ("MONGODB_URL", url.clone()),
+            ("MYSQL_URI", mysql.to_owned()),
+            ("MONGODB_URL", mongo.to_owned()),
             ("SUPPORTED_PAIRS", "BTCUSDT".into()),
             ("AUDIT_TIMEFRAMES", "1h".into()),
             ("AUDIT_INTERVAL", "1s".into()),
@@ -97,29 +87,32 @@ async fn a_subscriber_receives_exactly_the_transitions_of_a_gap_appearing_and_re
             ("METRICS_PORT", port.to_string()),
             ("METRICS_HOST", "127.0.0.1".into()),
             ("NATS_URL", nats_url()),
-            ("AUDIT_EVENTS_SUBJECT", subject.clone()),
+            ("AUDIT_EVENTS_SUBJECT", subject.to_owned()),
         ],
-        &log,
-    );
+        log,
+    )
+}
 
-    let mut messages = Vec::new();
-    let cycles = settle(port, 0.0, 3.0, &nats, &mut sub, &mut messages).await;
-
+/// Deletes BTCUSDT's 1h candles opening `hours` hours before `hour`.
+async fn delete_candles(db: &MariaDb, hour: i64, hours: [i64; 3]) {
+    let [a, b, c] = hours.map(|h| hours_before(hour, h).format("%F %T").to_string());
     let delete = format!(
-        "DELETE FROM klines_h1 WHERE symbol = 'BTCUSDT' AND open_time IN ('{}', '{}', '{}')",
-        at(10).format("%F %T"),
-        at(11).format("%F %T"),
-        at(12).format("%F %T"),
+        "DELETE FROM klines_h1 WHERE symbol = 'BTCUSDT' AND open_time IN ('{a}', '{b}', '{c}')"
     );
     sqlx::query(AssertSqlSafe(delete))
         .execute(&db.pool)
         .await
         .expect("delete");
-    let cycles = settle(port, cycles, 3.0, &nats, &mut sub, &mut messages).await;
+}
 
-    db.insert(h1(), "BTCUSDT", &hole).await;
-    settle(port, cycles, 3.0, &nats, &mut sub, &mut messages).await;
-
+/// Exactly the five transitions of a first status, a gap opening (critical) and its repair
+/// (ok), each with a schema version, a term and `Nats-Msg-Id` equal to the event's id.
+fn assert_exactly_the_gap_transitions(
+    messages: &[async_nats::Message],
+    hour: i64,
+    port: u16,
+    log: &std::path::Path,
+) {
     let events: Vec<serde_json::Value> = messages
         .iter()
         .map(|m| serde_json::from_slice(&m.payload).expect("JSON event"))
@@ -137,20 +130,18 @@ async fn a_subscriber_receives_exactly_the_transitions_of_a_gap_appearing_and_re
         got,
         want,
         "log: {}",
-        std::fs::read_to_string(&log).unwrap_or_default()
+        std::fs::read_to_string(log).unwrap_or_default()
     );
     for (m, e) in messages.iter().zip(&events) {
         assert_eq!(e["schema_version"], 1);
         assert!(e["term"].is_i64(), "{e}");
-        let header = m
-            .headers
-            .as_ref()
-            .and_then(|h| h.get("Nats-Msg-Id"))
-            .map(|v| v.as_str().to_owned());
-        assert_eq!(header.as_deref(), e["id"].as_str(), "{e}");
+        assert_eq!(msg_id(m).as_deref(), e["id"].as_str(), "{e}");
     }
     let gap = &events[1]["finding"];
-    assert_eq!(gap["start"], at(12).format("%FT%TZ").to_string());
+    assert_eq!(
+        gap["start"],
+        hours_before(hour, 12).format("%FT%TZ").to_string()
+    );
     assert_eq!(gap["severity"], "high");
     assert_eq!(events[3]["finding"]["id"], gap["id"]);
     assert_eq!(
@@ -160,6 +151,44 @@ async fn a_subscriber_receives_exactly_the_transitions_of_a_gap_appearing_and_re
         ),
         Some(3.0)
     );
+}
+
+/// The `Nats-Msg-Id` header of `m`.
+fn msg_id(m: &async_nats::Message) -> Option<String> {
+    m.headers
+        .as_ref()
+        .and_then(|h| h.get("Nats-Msg-Id"))
+        .map(|v| v.as_str().to_owned())
+}
+
+#[tokio::test]
+async fn a_subscriber_receives_exactly_the_transitions_of_a_gap_appearing_and_repaired() {
+    let db = MariaDb::create().await;
+    let hour = current_hour();
+    let rows: Vec<_> = (1..30)
+        .map(|h| candle("BTCUSDT", h1(), hours_before(hour, h)))
+        .collect();
+    db.insert(h1(), "BTCUSDT", &rows).await;
+    let hole: Vec<_> = [10, 11, 12]
+        .map(|h| candle("BTCUSDT", h1(), hours_before(hour, h)))
+        .to_vec();
+    let (subject, nats, mut sub) = subscribe_to_a_unique_subject().await;
+    let url = mongo_url();
+    let port = free_port();
+    let log = std::env::temp_dir().join(format!(
+        "dm-auditor-events-{}.log",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let _auditor = start_publishing_auditor(&db.url, &url, port, &subject, &log);
+
+    let mut messages = Vec::new();
+    let cycles = settle(port, 0.0, 3.0, &nats, &mut sub, &mut messages).await;
+    delete_candles(&db, hour, [10, 11, 12]).await;
+    let cycles = settle(port, cycles, 3.0, &nats, &mut sub, &mut messages).await;
+    db.insert(h1(), "BTCUSDT", &hole).await;
+    settle(port, cycles, 3.0, &nats, &mut sub, &mut messages).await;
+
+    assert_exactly_the_gap_transitions(&messages, hour, port, &log);
     store::testing::drop_mongo_database(&url).await;
 }
 
@@ -201,9 +230,39 @@ impl Drop for OwnNats {
     }
 }
 
+/// BTCUSDT 1h's report over 2025-10-21 00:00 to 12:00 without 05:00 and 06:00: a gap.
+fn audit_with_a_gap(p: auditor::dataset::Params) -> auditor::dataset::DatasetReport {
+    let mut audit = auditor::dataset::DatasetAudit::new("BTCUSDT", p, None);
+    for h in (0..13).filter(|h| ![5, 6].contains(h)) {
+        audit.push(candle(
+            "BTCUSDT",
+            h1(),
+            store::testing::at(2025, 10, 21, h, 0, 0),
+        ));
+    }
+    audit.finish()
+}
+
+/// The types of the next `n` events on `sub`, each within 5 s, each of term 3 with
+/// `Nats-Msg-Id` equal to its id.
+async fn receive_term_3_events(sub: &mut async_nats::Subscriber, n: usize) -> Vec<String> {
+    let mut got = Vec::new();
+    for _ in 0..n {
+        let m = tokio::time::timeout(Duration::from_secs(5), sub.next())
+            .await
+            .expect("an event within 5 s")
+            .expect("subscription open");
+        let v: serde_json::Value = serde_json::from_slice(&m.payload).expect("JSON");
+        assert_eq!(msg_id(&m).as_deref(), v["id"].as_str());
+        assert_eq!(v["term"], 3);
+        got.push(v["type"].as_str().unwrap_or("").to_owned());
+    }
+    got
+}
+
 #[tokio::test]
 async fn events_wait_while_nats_is_down_and_go_out_with_the_same_ids_once_it_is_back() {
-    use auditor::dataset::{DatasetAudit, Params};
+    use auditor::dataset::Params;
     use auditor::quality_events::{EventArgs, QualityEvents};
 
     let port = free_port();
@@ -228,16 +287,8 @@ async fn events_wait_while_nats_is_down_and_go_out_with_the_same_ids_once_it_is_
         profile: auditor::score::Profile::V3,
         max_row_findings: 100,
     };
-    let mut audit = DatasetAudit::new("BTCUSDT", p, None);
-    for h in (0..13).filter(|h| ![5, 6].contains(h)) {
-        audit.push(candle(
-            "BTCUSDT",
-            h1(),
-            store::testing::at(2025, 10, 21, h, 0, 0),
-        ));
-    }
     let fence = store::Fence::new("data-manager-auditor", 3, "a-0");
-    events.observe(&sink, &[audit.finish()], &fence).await;
+    events.observe(&sink, &[audit_with_a_gap(p)], &fence).await;
     assert_eq!(events.pending(), 2, "a gap opened and a first status");
 
     // NATS is down: the publish fails, nothing is lost, the cycle would go on.
@@ -252,34 +303,13 @@ async fn events_wait_while_nats_is_down_and_go_out_with_the_same_ids_once_it_is_
     client.flush().await.expect("flush");
     events.publish().await;
     assert_eq!(events.pending(), 0);
-    let mut got = Vec::new();
-    for _ in 0..2 {
-        let m = tokio::time::timeout(Duration::from_secs(5), sub.next())
-            .await
-            .expect("an event within 5 s")
-            .expect("subscription open");
-        let v: serde_json::Value = serde_json::from_slice(&m.payload).expect("JSON");
-        let header = m
-            .headers
-            .as_ref()
-            .and_then(|h| h.get("Nats-Msg-Id"))
-            .map(|v| v.as_str().to_owned());
-        assert_eq!(header.as_deref(), v["id"].as_str());
-        assert_eq!(v["term"], 3);
-        got.push(v["type"].as_str().unwrap_or("").to_owned());
-    }
-    assert_eq!(got, ["finding_opened", "status_changed"]);
+    assert_eq!(
+        receive_term_3_events(&mut sub, 2).await,
+        ["finding_opened", "status_changed"]
+    );
 
     // A later term compares with what was written (nothing here), not with its own memory.
-    let mut again = DatasetAudit::new("BTCUSDT", p, None);
-    for h in (0..13).filter(|h| ![5, 6].contains(h)) {
-        again.push(candle(
-            "BTCUSDT",
-            h1(),
-            store::testing::at(2025, 10, 21, h, 0, 0),
-        ));
-    }
-    let report = again.finish();
+    let report = audit_with_a_gap(p);
     events
         .observe(&sink, std::slice::from_ref(&report), &fence)
         .await;

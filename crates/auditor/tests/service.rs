@@ -1,20 +1,14 @@
 //! dm-auditor as a process: `once --json`, `run` on real MariaDB and Mongo, a MySQL outage,
 //! and secrets kept out of every output.
 
-#![allow(
-    clippy::too_many_lines,
-    reason = "each scenario is told from start to finish; splitting them into named steps is still to do"
-)]
-
 mod support;
 
 use std::time::Duration;
 
-use chrono::Utc;
 use mongodb::bson::{Document, doc};
 use store::Timeframe;
 use store::testing::{MariaDb, at, candle, drop_mongo_database, mongo_url};
-use support::{Auditor, Proxy};
+use support::{Auditor, Proxy, current_hour, hours_before, run_env};
 use testkit::{eventually, free_port, http_get, metric};
 
 fn h1() -> Timeframe {
@@ -126,55 +120,26 @@ async fn count(url: &str, coll: &str) -> u64 {
         .unwrap_or(0)
 }
 
-#[tokio::test]
-async fn run_audits_while_leading_survives_a_mysql_outage_and_recovers() {
-    let db = MariaDb::create().await;
-    let now = Utc::now();
-    let hour = now.timestamp() / 3600 * 3600;
-    let rows: Vec<_> = (1..30)
-        .map(|h| {
-            candle(
-                "BTCUSDT",
-                h1(),
-                chrono::DateTime::from_timestamp(hour - h * 3600, 0).expect("t"),
-            )
-        })
-        .collect();
-    db.insert(h1(), "BTCUSDT", &rows).await;
-    let mut proxy = Proxy::new("127.0.0.1:3306").await;
+/// The `MYSQL_URI` of `db` through `proxy`, with the admin URL's user.
+fn mysql_through(proxy: &Proxy, db: &MariaDb) -> String {
     let admin_url = store::testing::mysql_admin_url();
     let user_part = admin_url
         .split("://")
         .nth(1)
         .and_then(|r| r.split('@').next())
         .unwrap_or("root");
-    let mysql = format!("mysql://{user_part}@127.0.0.1:{}/{}", proxy.port, db.name);
-    let url = mongo_url();
-    let metrics_port = free_port();
-    let log = log_path("run");
-    let _auditor = Auditor::start(
-        &["run"],
-        &[
-            ("MYSQL_URI", mysql),
-            ("MONGODB_URL", url.clone()),
-            ("SUPPORTED_PAIRS", "BTCUSDT".into()),
-            ("AUDIT_TIMEFRAMES", "1h".into()),
-            // Klines only: the trades datasets have their own tests (tests/trades.rs).
-            ("AUDIT_TRADES", "false".into()),
-            ("AUDIT_INTERVAL", "1s".into()),
-            ("AUDIT_RETRY_MIN", "200ms".into()),
-            ("PROBE_INTERVAL", "200ms".into()),
-            ("DB_TIMEOUT", "2s".into()),
-            ("LEADER_ELECTION", "disabled".into()),
-            ("METRICS_PORT", metrics_port.to_string()),
-            ("METRICS_HOST", "127.0.0.1".into()),
-            ("LOG_FORMAT", "text".into()),
-        ],
-        &log,
-    );
-    let within = Duration::from_secs(30);
-    eventually(within, || async {
-        (count(&url, "health_metrics").await >= 2).then_some(())
+    format!("mysql://{user_part}@127.0.0.1:{}/{}", proxy.port, db.name)
+}
+
+const OK_CYCLES: &str = "data_manager_audit_cycles_total{outcome=\"ok\"}";
+const FAILED_CYCLES: &str = "data_manager_audit_cycles_total{outcome=\"source_error\"}";
+const WITHIN: Duration = Duration::from_secs(30);
+
+/// Leading (no election), the auditor writes two cycles, is ready, and finds nothing in the 23
+/// clean closed rows.
+async fn wait_for_two_ok_cycles(metrics_port: u16, url: &str) {
+    eventually(WITHIN, || async {
+        (count(url, "health_metrics").await >= 2).then_some(())
     })
     .await;
     assert_eq!(
@@ -187,27 +152,22 @@ async fn run_audits_while_leading_survives_a_mysql_outage_and_recovers() {
     );
     // The health documents are written before their cycle is counted, so
     // the second cycle's count may trail its documents by a moment.
-    eventually(within, || async {
-        (metric(
-            metrics_port,
-            "data_manager_audit_cycles_total{outcome=\"ok\"}",
-        )? >= 2.0)
-            .then_some(())
+    eventually(WITHIN, || async {
+        (metric(metrics_port, OK_CYCLES)? >= 2.0).then_some(())
     })
     .await;
     // The 23 closed rows are clean: one dataset, no finding.
-    assert_eq!(count(&url, "audit_logs").await, 0);
+    assert_eq!(count(url, "audit_logs").await, 0);
+}
 
+/// MySQL unreachable: cycles fail, readiness drops to 503, the process stays live.
+async fn cut_mysql_and_wait_for_failed_cycles(proxy: &mut Proxy, metrics_port: u16) {
     proxy.cut();
-    eventually(within, || async {
-        (metric(
-            metrics_port,
-            "data_manager_audit_cycles_total{outcome=\"source_error\"}",
-        )? >= 2.0)
-            .then_some(())
+    eventually(WITHIN, || async {
+        (metric(metrics_port, FAILED_CYCLES)? >= 2.0).then_some(())
     })
     .await;
-    eventually(within, || async {
+    eventually(WITHIN, || async {
         (http_get(metrics_port, "/health/readiness")?.0 == 503).then_some(())
     })
     .await;
@@ -216,37 +176,32 @@ async fn run_audits_while_leading_survives_a_mysql_outage_and_recovers() {
         Some(200),
         "no crash, still live"
     );
+}
 
+/// MySQL back: a cycle succeeds again and readiness returns to 200.
+async fn restore_mysql_and_wait_for_an_ok_cycle(proxy: &mut Proxy, metrics_port: u16) {
     proxy.start().await;
-    let ok_at_restart = metric(
-        metrics_port,
-        "data_manager_audit_cycles_total{outcome=\"ok\"}",
-    )
-    .expect("ok");
-    eventually(within, || async {
-        (metric(
-            metrics_port,
-            "data_manager_audit_cycles_total{outcome=\"ok\"}",
-        )? > ok_at_restart)
-            .then_some(())
+    let ok_at_restart = metric(metrics_port, OK_CYCLES).expect("ok");
+    eventually(WITHIN, || async {
+        (metric(metrics_port, OK_CYCLES)? > ok_at_restart).then_some(())
     })
     .await;
-    eventually(within, || async {
+    eventually(WITHIN, || async {
         (http_get(metrics_port, "/health/readiness")?.0 == 200).then_some(())
     })
     .await;
+}
 
-    let text = std::fs::read_to_string(&log).expect("log");
+/// The failures were logged, one summarised line per interval rather than one per failure,
+/// and the recovered cycle's summary too.
+fn assert_failures_summarised_in_the_log(log: &std::path::Path, metrics_port: u16) {
+    let text = std::fs::read_to_string(log).expect("log");
     let failure_lines = text
         .lines()
         .filter(|l| l.contains("audit cycle failed"))
         .count();
     assert!(failure_lines >= 1, "{text}");
-    let failures = metric(
-        metrics_port,
-        "data_manager_audit_cycles_total{outcome=\"source_error\"}",
-    )
-    .expect("n");
+    let failures = metric(metrics_port, FAILED_CYCLES).expect("n");
     assert!(
         (failure_lines as f64) < failures.max(2.0) || failure_lines <= 2,
         "one summarised line per interval: {failure_lines} lines for {failures} failures"
@@ -255,6 +210,28 @@ async fn run_audits_while_leading_survives_a_mysql_outage_and_recovers() {
         text.contains("Audit cycle complete: audited=1, gaps=0"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn run_audits_while_leading_survives_a_mysql_outage_and_recovers() {
+    let db = MariaDb::create().await;
+    let hour = current_hour();
+    let rows: Vec<_> = (1..30)
+        .map(|h| candle("BTCUSDT", h1(), hours_before(hour, h)))
+        .collect();
+    db.insert(h1(), "BTCUSDT", &rows).await;
+    let mut proxy = Proxy::new("127.0.0.1:3306").await;
+    let url = mongo_url();
+    let metrics_port = free_port();
+    let log = log_path("run");
+    let mut env = run_env(&mysql_through(&proxy, &db), &url, "2s", metrics_port);
+    env.push(("LEADER_ELECTION", "disabled".into()));
+    let _auditor = Auditor::start(&["run"], &env, &log);
+
+    wait_for_two_ok_cycles(metrics_port, &url).await;
+    cut_mysql_and_wait_for_failed_cycles(&mut proxy, metrics_port).await;
+    restore_mysql_and_wait_for_an_ok_cycle(&mut proxy, metrics_port).await;
+    assert_failures_summarised_in_the_log(&log, metrics_port);
     let _ = std::fs::remove_file(&log);
     drop_mongo_database(&url).await;
 }

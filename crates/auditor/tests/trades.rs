@@ -2,6 +2,8 @@
 //! inserts them, so the server itself drops and clamps), with exact counts; and its documents
 //! on a real Mongo-compatible server.
 
+mod support;
+
 use chrono::{DateTime, Duration, Utc};
 use clap::Parser;
 use mongodb::bson::{Document, doc};
@@ -405,23 +407,21 @@ mod fencing {
     //! The trades datasets' writes take the klines datasets' fenced path: the fence re-claimed
     //! per round of commands, nothing sent past the deadline or after the term ended.
 
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Duration;
-
-    use mongodb::bson::{Document, doc};
-    use store::sink::Deadline;
     use store::testing::{at, drop_mongo_database, mongo_url};
-    use store::{Fence, MongoSink, SinkError};
+    use store::{Fence, SinkError};
     use tokio_util::sync::CancellationToken;
 
+    use crate::support::fencing::{
+        CONSULTATIONS_UNTIL_THE_SECOND_CLAIM, LEASE, expired_fence, one_statement_per_command,
+        sink, stale_fence_overtaken_at_the_second_round, terms,
+    };
     use auditor::trades::documents::{write_reports, write_reports_with};
     use auditor::trades::reconcile::TradesParams;
     use auditor::trades::{TradesReport, TradesStatus};
     use auditor::write::WriteError;
-    use store::Batching;
 
-    const LEASE: &str = "data-manager-auditor";
+    /// The sink's application name, also the competing replica's.
+    const APP: &str = "trades-fencing-test";
 
     fn report(symbol: &str) -> TradesReport {
         let p = TradesParams {
@@ -433,77 +433,17 @@ mod fencing {
         TradesReport::informational(symbol, p, TradesStatus::NotExtracted, "none".into())
     }
 
-    async fn sink(url: &str) -> MongoSink {
-        MongoSink::connect(url, "trades-fencing-test", Duration::from_secs(10))
-            .await
-            .expect("connect")
-    }
-
-    async fn terms(s: &MongoSink, coll: &str) -> Vec<(String, i64)> {
-        let mut out = Vec::new();
-        let mut cursor = s.collection(coll).find(doc! {}).await.expect("find");
-        while cursor.advance().await.expect("next") {
-            let d: Document = cursor.deserialize_current().expect("doc");
-            out.push((
-                d.get_str("symbol").unwrap_or("").to_owned(),
-                d.get_i64("leader_term").unwrap_or(-1),
-            ));
-        }
-        out.sort();
-        out
-    }
-
-    /// Claims the fence for `term` from another thread with its own runtime and client, as
-    /// another replica would, while the caller is inside a write.
-    fn claim_elsewhere(url: String, term: i64) {
-        std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime")
-                .block_on(async move {
-                    sink(&url)
-                        .await
-                        .claim_fence(
-                            &Fence::new(LEASE, term, "newer"),
-                            at(2025, 10, 21, 14, 31, 0),
-                        )
-                        .await
-                        .expect("the newer term claims the fence");
-                });
-        })
-        .join()
-        .expect("claim thread");
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_stale_term_stops_at_its_next_trades_batch_once_a_newer_term_claimed_the_fence() {
         let url = mongo_url();
-        let s = sink(&url).await;
-        // Each command consults the deadline once. With one statement per command, the first
-        // round is three (claim, the first finding, the first health document); before the
-        // fourth (the next round's claim), term 5 claims the fence.
-        let calls = Arc::new(AtomicUsize::new(0));
-        let deadline = {
-            let (calls, url) = (calls.clone(), url.clone());
-            Deadline::from_fn(move || {
-                if calls.fetch_add(1, Ordering::SeqCst) == 3 {
-                    claim_elsewhere(url.clone(), 5);
-                }
-                Some(tokio::time::Instant::now() + Duration::from_secs(60))
-            })
-        };
-        let stale = Fence {
-            deadline,
-            ..Fence::new(LEASE, 4, "stale")
-        };
+        let s = sink(&url, APP).await;
+        // Term 5 claims the fence between term 4's first and second rounds.
+        let (stale, calls) =
+            stale_fence_overtaken_at_the_second_round(&url, APP, at(2025, 10, 21, 14, 31, 0));
         let reports = [report("AAAUSDT"), report("BBBUSDT")];
         let now = at(2025, 10, 21, 14, 30, 0);
-        let one_each = Batching {
-            max_statements: 1,
-            ..Batching::default()
-        };
         let never = CancellationToken::new();
+        let one_each = one_statement_per_command();
         let err = write_reports_with(&s, &stale, &reports, "run", now, &never, one_each)
             .await
             .expect_err("fenced at the second batch");
@@ -513,20 +453,20 @@ mod fencing {
         );
         assert_eq!(terms(&s, "audit_logs").await, [("AAAUSDT".into(), 4)]);
         assert_eq!(terms(&s, "health_metrics").await, [("AAAUSDT".into(), 4)]);
-        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::SeqCst),
+            CONSULTATIONS_UNTIL_THE_SECOND_CLAIM
+        );
         drop_mongo_database(&url).await;
     }
 
     #[tokio::test]
     async fn no_trades_write_past_the_deadline_or_after_the_term_ended() {
         let url = mongo_url();
-        let s = sink(&url).await;
+        let s = sink(&url, APP).await;
         let now = at(2025, 10, 21, 14, 30, 0);
         let reports = [report("AAAUSDT")];
-        let expired = Fence {
-            deadline: Deadline::at(tokio::time::Instant::now()),
-            ..Fence::new(LEASE, 4, "frozen")
-        };
+        let expired = expired_fence();
         let err = write_reports(
             &s,
             &expired,

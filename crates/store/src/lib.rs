@@ -15,7 +15,8 @@
 //! - [`sink`]: the MongoDB client: indexes, fenced upserts, the fence document.
 //! - `transaction`: a round of batched writes committed together with its fence claim.
 //! - [`seed`]: a copy of the extractor's database (DDL, inserts) for tests and the local demo.
-//! - `testing` (feature `testing`): per-test MariaDB databases and a SecantusDB server.
+//! - `testing` (feature `testing`): per-test MariaDB databases, a SecantusDB server, write-command
+//!   counting and fresh servers behind a latency proxy.
 
 pub mod batch;
 pub mod bson_safe;

@@ -4,6 +4,9 @@
 //! Enabled by the `testing` feature; only test code uses it. Panics here are test failures.
 #![allow(clippy::missing_panics_doc)]
 
+pub mod commands;
+pub mod fresh;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

@@ -1,0 +1,44 @@
+//! A freshly started SecantusDB per benchmark scenario, reached directly or through testkit's
+//! latency proxy: the scale benchmarks of both schedulers measure their writes this way.
+
+use std::time::Duration;
+
+use testkit::latency::LatencyProxy;
+
+use super::{MongoInstance, unique_name};
+
+/// A new database on a server of its own, optionally behind a proxy that delays each direction
+/// by a fixed time. The proxy and the server stop on drop.
+pub struct FreshMongo {
+    /// `mongodb://127.0.0.1:<port>/t_<uuid>?directConnection=true`: the proxy's port when
+    /// there is one, else the server's.
+    pub url: String,
+    // Declared before the server so that it stops first.
+    _proxy: Option<LatencyProxy>,
+    _server: MongoInstance,
+}
+
+impl FreshMongo {
+    /// Starts a server; with `one_way`, also a proxy in front of it adding that delay to each
+    /// direction (the round trip grows by twice that).
+    pub async fn start(one_way: Option<Duration>) -> FreshMongo {
+        let server = MongoInstance::start();
+        let (proxy, port) = match one_way {
+            Some(delay) => {
+                let target = ([127, 0, 0, 1], server.port).into();
+                let p = LatencyProxy::start(target, delay).await.expect("proxy");
+                let port = p.port();
+                (Some(p), port)
+            }
+            None => (None, server.port),
+        };
+        FreshMongo {
+            url: format!(
+                "mongodb://127.0.0.1:{port}/{}?directConnection=true",
+                unique_name()
+            ),
+            _proxy: proxy,
+            _server: server,
+        }
+    }
+}
