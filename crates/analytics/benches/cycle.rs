@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use analytics::analysis::{analyze, is_hourly};
 use analytics::config::Settings;
-use analytics::cycle::analyze_all;
 use analytics::golden::series_a;
 use analytics::options::Options;
+use analytics::reads::analyze_all;
 use chrono::{DateTime, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rust_decimal::Decimal;
@@ -74,7 +74,7 @@ async fn read_all(
     for &tf in &settings.timeframes {
         all.push((
             tf,
-            analytics::cycle::read_timeframe(source, settings, tf, Utc::now())
+            analytics::reads::read_timeframe(source, settings, tf, Utc::now())
                 .await
                 .expect("read")
                 .into_iter()
@@ -99,7 +99,7 @@ fn bench_cycle(
         b.iter(|| {
             rt.block_on(async {
                 for &tf in &settings.timeframes {
-                    analytics::cycle::read_timeframe(source, settings, tf, Utc::now())
+                    analytics::reads::read_timeframe(source, settings, tf, Utc::now())
                         .await
                         .expect("read");
                 }

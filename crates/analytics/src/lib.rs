@@ -12,7 +12,7 @@
 //! - [`golden`]: the golden Series A and B that fix the numbers.
 //! - [`csv`]: the candle files of `dm-analytics compute`; [`compute`]: its JSON output.
 //! - [`documents`]: the MongoDB documents and indexes (pure); [`write`](mod@write): writing them fenced.
-//! - [`config`]: the command line and environment; [`cycle`]: one cycle's reads and analysis;
+//! - [`config`]: the command line and environment; [`reads`]: one cycle's reads and analysis;
 //!   [`schedule`]: the job `dm-analytics run` hands to the `elected_loop` crate (election,
 //!   retries, probes); [`metrics`]: metric names.
 
@@ -22,13 +22,13 @@ pub mod compute;
 pub mod config;
 pub mod correlation;
 pub mod csv;
-pub mod cycle;
 pub mod deviation;
 pub mod documents;
 pub mod golden;
 pub mod metric;
 pub mod metrics;
 pub mod options;
+pub mod reads;
 pub mod regime;
 pub mod schedule;
 pub mod seasonality;

@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::config::{LEASE_NAME, RunArgs, Settings};
-use crate::cycle::analyze_all;
 use crate::metrics;
+use crate::reads::analyze_all;
 use crate::write::{WriteError, ensure_indexes, write_analyses};
 
 pub use elected_loop::RunError;

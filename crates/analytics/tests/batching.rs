@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use analytics::config::Settings;
-use analytics::cycle::analyze_all;
 use analytics::golden::{series_a, series_b};
 use analytics::options::Options;
+use analytics::reads::analyze_all;
 use analytics::write::{write_analyses, write_analyses_per_document};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use analytics::config::Settings;
-use analytics::cycle::analyze_all;
 use analytics::golden::{series_a, series_b};
 use analytics::options::Options;
+use analytics::reads::analyze_all;
 use analytics::write::{ensure_indexes, write_analyses};
 use chrono::{DateTime, Utc};
 use mongodb::bson::{Bson, Document, doc};

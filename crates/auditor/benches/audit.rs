@@ -120,7 +120,7 @@ async fn measure(
 ) -> Measured {
     let never = tokio_util::sync::CancellationToken::new();
     // Warm the buffer pool and the connection once.
-    let _ = auditor::cycle::audit_all(source, settings, now, None, &never)
+    let _ = auditor::reads::audit_all(source, settings, now, None, &never)
         .await
         .expect("warm-up");
     let (mut reads, mut audits) = (Vec::new(), Vec::new());
@@ -132,7 +132,7 @@ async fn measure(
         reads.push(t.elapsed());
 
         let t = Instant::now();
-        let reports = auditor::cycle::audit_all(source, settings, now, None, &never)
+        let reports = auditor::reads::audit_all(source, settings, now, None, &never)
             .await
             .expect("audit");
         audits.push(t.elapsed());

@@ -105,12 +105,12 @@ async fn cycle(
     ensure_indexes(&sink, 30).await.expect("indexes");
     let t = Instant::now();
     let reports: Vec<DatasetReport> =
-        auditor::cycle::audit_all(source, settings, now, None, &never)
+        auditor::reads::audit_all(source, settings, now, None, &never)
             .await
             .expect("audit");
     let read = t.elapsed();
     let t = Instant::now();
-    let _stored = stored_row_keys(&sink, auditor::cycle::earliest_start(settings, now))
+    let _stored = stored_row_keys(&sink, auditor::reads::earliest_start(settings, now))
         .await
         .expect("stored keys");
     let fence = Fence::new("data-manager-auditor", 1, "bench");
@@ -155,7 +155,7 @@ async fn seeded_source(symbols: usize, now: DateTime<Utc>) -> (MariaDb, KlineSou
     );
     let source = KlineSource::connect_lazy(db.options(), Duration::from_secs(120));
     let never = CancellationToken::new();
-    let _ = auditor::cycle::audit_all(&source, &settings(symbols), now, None, &never).await;
+    let _ = auditor::reads::audit_all(&source, &settings(symbols), now, None, &never).await;
     (db, source)
 }
 

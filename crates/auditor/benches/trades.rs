@@ -1,6 +1,6 @@
 //! Trades audit vs bare read (issue 14): seed MariaDB with 1,000,000 trades of one symbol over a
 //! 24 h window of 5m candles (plus 100,000 of a second symbol, for the memory comparison), then
-//! time `trades::cycle::audit_one` against streaming the same rows through the same query,
+//! time `trades::reads::audit_one` against streaming the same rows through the same query,
 //! alternating, 3 runs each, medians. Peak RSS is read after auditing 100 k and then 1 M trades:
 //! it must not grow with the number of trades. Needs the local MariaDB.
 //!
@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use auditor::trades::cycle::audit_one;
+use auditor::trades::reads::audit_one;
 use auditor::trades::reconcile::TradesParams;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;

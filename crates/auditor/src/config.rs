@@ -446,7 +446,7 @@ mod tests {
         let windows: Vec<i64> = s
             .timeframes
             .iter()
-            .map(|&tf| crate::cycle::params(&s, tf, now).window)
+            .map(|&tf| crate::reads::params(&s, tf, now).window)
             .collect();
         assert_eq!(windows, [86_400, 86_400, 86_400, 86_400, 9 * 86_400]);
     }

@@ -8,7 +8,7 @@
 //! - [`score`]: the `v3` and legacy score formulas (pure).
 //! - [`dataset`]: the streaming audit of one dataset over one window (pure).
 //! - [`config`]: the command line and environment, validated before anything connects.
-//! - [`cycle`]: one cycle's reads from MySQL into the audit.
+//! - [`reads`]: one cycle's reads from MySQL into the audit.
 //! - [`documents`]: the Mongo documents and indexes (pure); [`write`](mod@write): writing them fenced.
 //! - [`output`]: the JSON of `once --json`.
 //! - [`once`]: `dm-auditor once`; [`schedule`]: the audit job `dm-auditor run` hands to
@@ -18,7 +18,6 @@
 
 pub mod candles;
 pub mod config;
-pub mod cycle;
 pub mod dataset;
 pub mod documents;
 pub mod finding;
@@ -27,6 +26,7 @@ pub mod metrics;
 pub mod once;
 pub mod output;
 pub mod quality_events;
+pub mod reads;
 pub mod schedule;
 pub mod score;
 pub mod trades;

@@ -5,10 +5,10 @@ use store::mysql_url::MysqlUri;
 use store::{Fence, KlineSource, MongoSink, SinkError, SourceError};
 
 use crate::config::{LEASE_NAME, OnceArgs, Settings};
-use crate::cycle::audit_all;
+use crate::reads::audit_all;
 
-use crate::cycle::earliest_start;
 use crate::dataset::DatasetReport;
+use crate::reads::earliest_start;
 use crate::write::{WriteError, Written, ensure_indexes, stored_row_keys, write_reports};
 use tokio_util::sync::CancellationToken;
 
@@ -70,7 +70,7 @@ pub async fn once(args: &OnceArgs, settings: &Settings) -> Result<OnceResult, On
     };
     let reports = audit_all(&source, settings, now, stored.as_ref(), &never).await;
     let trades = match &reports {
-        Ok(_) => crate::trades::cycle::audit_all(&source, settings, now, &never).await,
+        Ok(_) => crate::trades::reads::audit_all(&source, settings, now, &never).await,
         Err(_) => Ok(Vec::new()),
     };
     source.close().await;

@@ -10,12 +10,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::{LEASE_NAME, RunArgs, Settings};
-use crate::cycle::audit_all;
-use crate::cycle::earliest_start;
 use crate::dataset::DatasetReport;
 use crate::metrics;
 use crate::once::summary;
 use crate::quality_events::QualityEvents;
+use crate::reads::audit_all;
+use crate::reads::earliest_start;
 use crate::write::{WriteError, ensure_indexes, stored_row_keys, write_reports};
 
 pub use elected_loop::RunError;
@@ -124,7 +124,7 @@ impl Job for Audit {
         };
         // The trades datasets: isolated per dataset the same way, stopped by the same token.
         let trades = tokio::select! {
-            r = crate::trades::cycle::audit_all(&stores.source, &self.settings, now, &term.token) => r.map_err(Failure::source)?,
+            r = crate::trades::reads::audit_all(&stores.source, &self.settings, now, &term.token) => r.map_err(Failure::source)?,
             () = term.token.cancelled() => return Err(Failure::Stopped),
         };
         if term.token.is_cancelled() {

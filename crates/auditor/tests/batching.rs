@@ -72,7 +72,7 @@ fn settings(db: &MariaDb) -> Settings {
 
 async fn audit(db: &MariaDb, now: DateTime<Utc>) -> Vec<DatasetReport> {
     let source = KlineSource::connect_lazy(db.options(), Duration::from_secs(10));
-    let reports = auditor::cycle::audit_all(
+    let reports = auditor::reads::audit_all(
         &source,
         &settings(db),
         now,
@@ -273,7 +273,7 @@ mod trades {
 
     async fn audit(db: &MariaDb, now: DateTime<Utc>) -> Vec<TradesReport> {
         let source = KlineSource::connect_lazy(db.options(), Duration::from_secs(10));
-        let reports = auditor::trades::cycle::audit_all(
+        let reports = auditor::trades::reads::audit_all(
             &source,
             &settings(db),
             now,

@@ -120,7 +120,7 @@ pub async fn analytics(db: &MariaDb, mongo_url: &str, now: DateTime<Utc>) {
     let sink = MongoSink::connect(mongo_url, "seed", Duration::from_secs(10))
         .await
         .expect("sink");
-    let analyses = analytics::cycle::analyze_all(&source, &settings, now)
+    let analyses = analytics::reads::analyze_all(&source, &settings, now)
         .await
         .expect("analytics read");
     analytics::write::ensure_indexes(&sink)

@@ -3,15 +3,15 @@
 //! reference klines' `number_of_trades`, `volume` and `quote_asset_volume`.
 //!
 //! - [`reconcile`]: the per-candle reconciliation and its findings (pure, streaming).
-//! - [`cycle`]: one cycle's reads (the reference candles, the trades scan, two probes).
+//! - [`reads`]: one cycle's reads (the reference candles, the trades scan, two probes).
 //! - [`documents`]: the Mongo documents, written through the same fenced sink as the klines.
 //! - [`metrics`]: the trades datasets' findings and completeness in the auditor's gauges.
 //! - [`output`]: the `trades` entries of `once --json`.
 
-pub mod cycle;
 pub mod documents;
 pub mod metrics;
 pub mod output;
+pub mod reads;
 pub mod reconcile;
 
 use runtime::config::{ConfigError, Flag, Seconds, invalid};

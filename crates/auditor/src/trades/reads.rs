@@ -8,7 +8,7 @@ use store::{KlineSource, SourceError};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Settings, Symbols, default_max_lag};
-use crate::cycle::{ANY_SYMBOL, READ_ATTEMPTS, RETRY_PAUSE, read_failed};
+use crate::reads::{ANY_SYMBOL, READ_ATTEMPTS, RETRY_PAUSE, read_failed};
 use crate::trades::reconcile::{
     Probes, Reference, TradesAudit, TradesParams, TradesReport, TradesStatus,
 };
