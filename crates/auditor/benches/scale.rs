@@ -1,7 +1,8 @@
 //! `make bench-scale` (auditor half): one audit cycle at 50, 500 and 2,000 datasets (symbols ×
 //! 5 timeframes, a 24 h window, every other dataset with a gap), its read-and-check phase and
 //! its write phase, with Mongo direct and through a 10 ms round trip (testkit's latency proxy);
-//! today's batched writes against the one-request-per-document path at 500; and 10 consecutive
+//! today's batched writes (each round one transaction) against the same rounds without
+//! transactions (a standalone server) and the one-request-per-document path at 500; and 10 consecutive
 //! cycles at 2,000 into the same database. Every scenario gets a freshly started SecantusDB.
 //! Needs the local MariaDB and `.venv-mongo` (`make services`).
 //!
@@ -159,8 +160,29 @@ async fn seeded_source(symbols: usize, now: DateTime<Utc>) -> (MariaDb, KlineSou
     (db, source)
 }
 
-/// One scenario's key: (datasets, per-document path, through the proxy).
-type Scenario = (usize, bool, bool);
+/// How a scenario writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Path {
+    /// Batched rounds, each one transaction (the service's path).
+    Batched,
+    /// Batched rounds on a standalone server: no transactions (the path before them).
+    NoTransactions,
+    /// One request per document (the path before batching).
+    PerDocument,
+}
+
+impl Path {
+    fn label(self) -> &'static str {
+        match self {
+            Path::Batched => "batched",
+            Path::NoTransactions => "batched, no transactions (before)",
+            Path::PerDocument => "per document (before)",
+        }
+    }
+}
+
+/// One scenario's key: (datasets, path, through the proxy).
+type Scenario = (usize, Path, bool);
 
 /// One cycle per size, path and Mongo reach, each on a fresh server, printed as a table row;
 /// returns each scenario's whole-cycle time.
@@ -176,31 +198,33 @@ async fn compare_paths(
     let mut whole = BTreeMap::new();
     for &n in sizes {
         let st = settings(n / 5);
-        let mut paths = vec![false];
+        let mut paths = vec![Path::Batched];
         if n == 500 {
-            paths.push(true);
+            paths.extend([Path::NoTransactions, Path::PerDocument]);
         }
-        for per_document in paths {
+        for path in paths {
             for proxied in [false, true] {
-                let mongo = FreshMongo::start(proxied.then_some(ONE_WAY)).await;
+                let one_way = proxied.then_some(ONE_WAY);
+                let mongo = if path == Path::NoTransactions {
+                    FreshMongo::start_standalone(one_way).await
+                } else {
+                    FreshMongo::start(one_way).await
+                };
+                let per_document = path == Path::PerDocument;
                 let p = cycle(source, &st, &mongo.url, now, per_document).await;
-                print_row(n, per_document, proxied, &p);
-                whole.insert((n, per_document, proxied), p.read + p.write);
+                print_row(n, path, proxied, &p);
+                whole.insert((n, path, proxied), p.read + p.write);
             }
         }
     }
     whole
 }
 
-fn print_row(n: usize, per_document: bool, proxied: bool, p: &Phases) {
+fn print_row(n: usize, path: Path, proxied: bool, p: &Phases) {
     let w = p.written;
     println!(
         "| {n} | {} | {} | {:.2} s | {:.2} s | {:.2}× | {:.2} s | {} findings, {} health, {} resolved |",
-        if per_document {
-            "per document (before)"
-        } else {
-            "batched"
-        },
+        path.label(),
         if proxied { "10 ms RTT" } else { "direct" },
         s(p.read),
         s(p.write),
@@ -214,15 +238,11 @@ fn print_row(n: usize, per_document: bool, proxied: bool, p: &Phases) {
 
 /// Each proxied scenario's whole cycle against the same scenario direct.
 fn print_latency_ratios(whole: &BTreeMap<Scenario, Duration>) {
-    for ((n, per_document, proxied), d) in whole {
-        if *proxied && let Some(direct) = whole.get(&(*n, *per_document, false)) {
-            let path = if *per_document {
-                "per document"
-            } else {
-                "batched"
-            };
+    for ((n, path, proxied), d) in whole {
+        if *proxied && let Some(direct) = whole.get(&(*n, *path, false)) {
             println!(
-                "{n} datasets, {path}: whole cycle through 10 ms RTT / direct = {:.2}×",
+                "{n} datasets, {}: whole cycle through 10 ms RTT / direct = {:.2}×",
+                path.label(),
                 s(*d) / s(*direct)
             );
         }

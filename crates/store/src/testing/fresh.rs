@@ -22,7 +22,16 @@ impl FreshMongo {
     /// Starts a server; with `one_way`, also a proxy in front of it adding that delay to each
     /// direction (the round trip grows by twice that).
     pub async fn start(one_way: Option<Duration>) -> FreshMongo {
-        let server = MongoInstance::start();
+        Self::start_with(one_way, MongoInstance::start()).await
+    }
+
+    /// [`FreshMongo::start`] on a server reporting itself standalone: no transactions, so
+    /// the sink's rounds go out without one (the comparison the scale benchmark prints).
+    pub async fn start_standalone(one_way: Option<Duration>) -> FreshMongo {
+        Self::start_with(one_way, MongoInstance::start_standalone()).await
+    }
+
+    async fn start_with(one_way: Option<Duration>, server: MongoInstance) -> FreshMongo {
         let (proxy, port) = match one_way {
             Some(delay) => {
                 let target = ([127, 0, 0, 1], server.port).into();
