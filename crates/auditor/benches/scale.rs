@@ -2,8 +2,9 @@
 //! 5 timeframes, a 24 h window, every other dataset with a gap), its read-and-check phase and
 //! its write phase, with Mongo direct and through a 10 ms round trip (testkit's latency proxy);
 //! today's batched writes (each round one transaction) against the same rounds without
-//! transactions (a standalone server) and the one-request-per-document path at 500; and 10 consecutive
-//! cycles at 2,000 into the same database. Every scenario gets a freshly started SecantusDB.
+//! transactions (a standalone server) and the one-request-per-document path at 500; and 10
+//! consecutive cycles at 2,000 into the same database, then 10 each into a new database on one
+//! server. Every scenario gets a freshly started SecantusDB.
 //! Needs the local MariaDB and `.venv-mongo` (`make services`).
 //!
 //! `cargo bench -p auditor --bench scale` (`SCALE_SIZES=50,500` to run fewer sizes).
@@ -249,16 +250,27 @@ fn print_latency_ratios(whole: &BTreeMap<Scenario, Duration>) {
     }
 }
 
-/// Ten batched cycles at `n` datasets, 5 minutes apart, into one database on a fresh server:
-/// whether the write phase grows as the collections fill.
-async fn consecutive_cycles(source: &KlineSource, n: usize, now: DateTime<Utc>) {
+/// Ten batched cycles at `n` datasets, 5 minutes apart, on a fresh server: into one database
+/// (whether the write phase grows as the collections fill), or each into a new database
+/// (whether it grows with what the server has served, whatever the collections hold).
+async fn consecutive_cycles(source: &KlineSource, n: usize, now: DateTime<Utc>, same_db: bool) {
     let st = settings(n / 5);
     let mongo = FreshMongo::start(None).await;
     let mut writes = Vec::new();
-    println!("\n10 consecutive cycles at {n} datasets into one database (direct), 5 min apart:");
+    let into = if same_db {
+        "one database"
+    } else {
+        "a new database each"
+    };
+    println!("\n10 consecutive cycles at {n} datasets into {into} (direct), 5 min apart:");
     for k in 0..10 {
         let at = now + chrono::Duration::minutes(5 * k);
-        let p = cycle(source, &st, &mongo.url, at, false).await;
+        let url = if same_db {
+            mongo.url.clone()
+        } else {
+            mongo.another_database()
+        };
+        let p = cycle(source, &st, &url, at, false).await;
         println!(
             "cycle {}: read + checks {:.2} s, write {:.2} s, write/read {:.2}×",
             k + 1,
@@ -293,6 +305,8 @@ async fn main() {
     let (_db, source) = seeded_source(max, now).await;
     let whole = compare_paths(&source, &sizes, now).await;
     print_latency_ratios(&whole);
-    consecutive_cycles(&source, sizes.iter().copied().max().unwrap_or(50), now).await;
+    let largest = sizes.iter().copied().max().unwrap_or(50);
+    consecutive_cycles(&source, largest, now, true).await;
+    consecutive_cycles(&source, largest, now, false).await;
     source.close().await;
 }

@@ -13,6 +13,8 @@ pub struct FreshMongo {
     /// `mongodb://127.0.0.1:<port>/t_<uuid>?directConnection=true`: the proxy's port when
     /// there is one, else the server's.
     pub url: String,
+    /// The port [`FreshMongo::url`] names.
+    port: u16,
     // Declared before the server so that it stops first.
     _proxy: Option<LatencyProxy>,
     _server: MongoInstance,
@@ -42,12 +44,23 @@ impl FreshMongo {
             None => (None, server.port),
         };
         FreshMongo {
-            url: format!(
-                "mongodb://127.0.0.1:{port}/{}?directConnection=true",
-                unique_name()
-            ),
+            url: database_url(port),
+            port,
             _proxy: proxy,
             _server: server,
         }
     }
+
+    /// The URL of another new database on the same server (through the same proxy).
+    pub fn another_database(&self) -> String {
+        database_url(self.port)
+    }
+}
+
+/// `mongodb://127.0.0.1:<port>/t_<uuid>?directConnection=true`.
+fn database_url(port: u16) -> String {
+    format!(
+        "mongodb://127.0.0.1:{port}/{}?directConnection=true",
+        unique_name()
+    )
 }
