@@ -11,11 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use store::Timeframe;
 use store::testing::MariaDb;
-use support::{Auditor, current_hour, gap_id, hours_with_one_gap, run_env};
+use support::{Auditor, current_hour, documents, gap_id, hours_with_one_gap, run_env};
 use testkit::{eventually, free_port, http_get, metric};
 
 const SETTLE: Duration = Duration::from_secs(60);
@@ -77,20 +76,6 @@ impl Drop for Mongo {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// Every document of `coll` in the database `url` names.
-async fn docs(url: &str, coll: &str) -> Vec<Document> {
-    let client = mongodb::Client::with_uri_str(url).await.expect("client");
-    client
-        .database(&store::mongo_url::database_name(url))
-        .collection::<Document>(coll)
-        .find(doc! {})
-        .await
-        .expect("find")
-        .try_collect()
-        .await
-        .expect("docs")
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -172,7 +157,7 @@ async fn assert_the_outage_cycles_landed_once(
     hour: i64,
     log: &Path,
 ) {
-    let health = docs(url, "health_metrics").await;
+    let health = documents(url, "health_metrics").await;
     let during: Vec<_> = health
         .iter()
         .filter_map(|d| d.get_datetime("computed_at").ok())
@@ -186,7 +171,7 @@ async fn assert_the_outage_cycles_landed_once(
         .collect();
     assert_eq!(ids.len(), health.len(), "one document per cycle");
     // The findings are those of a clean audit, once each.
-    let kinds: BTreeSet<String> = docs(url, "audit_logs")
+    let kinds: BTreeSet<String> = documents(url, "audit_logs")
         .await
         .iter()
         .map(|d| d.get_str("_id").expect("id").to_owned())
@@ -213,7 +198,7 @@ async fn mongo_killed_mid_write_and_restarted_loses_nothing_and_writes_nothing_t
     let log = temp_path("dm-faults", ".log");
     let mut auditor = start_auditor(&db.url, &url, admin, &log);
     eventually(SETTLE, || async {
-        let n = docs(&url, "health_metrics").await.len();
+        let n = documents(&url, "health_metrics").await.len();
         (n >= 2 && readiness(admin).await == Some(200)).then_some(())
     })
     .await;
@@ -392,7 +377,7 @@ async fn mysql_killed_mid_cycle_and_restarted_recovers_without_a_crash_loop() {
         auditor.0.try_wait().expect("wait").is_none(),
         "still running"
     );
-    let ids: BTreeSet<String> = docs(&mongo, "audit_logs")
+    let ids: BTreeSet<String> = documents(&mongo, "audit_logs")
         .await
         .iter()
         .map(|d| d.get_str("_id").expect("id").to_owned())

@@ -5,11 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use futures::TryStreamExt;
-use mongodb::bson::{Document, doc};
+use mongodb::bson::Document;
 use testkit::{free_port, metric};
 use tokio::time::Instant;
 
+pub use super::documents;
 use super::{Auditor, run_env};
 
 /// The auditor's Lease (the chart's Role names it).
@@ -122,20 +122,6 @@ impl Replica {
 /// The replicas' logs, for failure messages.
 pub fn logs(replicas: &[&Replica]) -> String {
     replicas.iter().map(|r| r.log_text()).collect()
-}
-
-/// Every document of `coll` in the database `url` names.
-pub async fn documents(url: &str, coll: &str) -> Vec<Document> {
-    let client = mongodb::Client::with_uri_str(url).await.expect("client");
-    client
-        .database(&store::mongo_url::database_name(url))
-        .collection::<Document>(coll)
-        .find(doc! {})
-        .await
-        .expect("find")
-        .try_collect()
-        .await
-        .expect("documents")
 }
 
 /// The (leader_identity, leader_term) of every document of `coll`.

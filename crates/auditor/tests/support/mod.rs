@@ -10,6 +10,8 @@ pub mod fencing;
 use std::process::{Child, Command, Stdio};
 
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use mongodb::bson::{Document, doc};
 use store::testing::candle;
 use store::{Kline, Timeframe};
 use testkit::free_port;
@@ -43,6 +45,20 @@ impl Drop for Auditor {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Every document of `coll` in the database `url` names.
+pub async fn documents(url: &str, coll: &str) -> Vec<Document> {
+    let client = mongodb::Client::with_uri_str(url).await.expect("client");
+    client
+        .database(&store::mongo_url::database_name(url))
+        .collection::<Document>(coll)
+        .find(doc! {})
+        .await
+        .expect("find")
+        .try_collect()
+        .await
+        .expect("documents")
 }
 
 /// `dm-auditor run`'s environment in these tests: BTCUSDT's 1h klines only (the trades datasets
