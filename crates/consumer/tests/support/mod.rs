@@ -154,14 +154,22 @@ impl Consumer {
         (status == 200).then(|| parse_metrics(&body))
     }
 
-    /// Waits until the readiness probe returns `status`.
+    /// Waits until the readiness probe returns `status`; fails with the last answer and the
+    /// consumer's log when it does not within `within`.
     pub async fn wait_readiness(&self, status: u16, within: Duration) {
-        eventually(within, || async {
-            self.get("/health/readiness")
-                .filter(|(s, _)| *s == status)
-                .map(|_| ())
-        })
-        .await;
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let last = self.get("/health/readiness");
+            if last.as_ref().is_some_and(|(s, _)| *s == status) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "readiness not {status} within {within:?}; last answer {last:?}; log:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     /// Waits until `series` equals `value`.
