@@ -13,13 +13,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
 use leader::testing::FakeApi;
-use mongodb::bson::{Document, doc};
 use rand::Rng;
 use store::Timeframe;
 use store::testing::{MariaDb, candle, drop_mongo_database, mongo_url};
-use support::Auditor;
+use support::{Auditor, documents};
 use testkit::{eventually, free_port};
 use tokio::time::Instant;
 
@@ -79,19 +77,9 @@ fn lease(fake: &FakeApi) -> Option<(String, i64)> {
 
 /// (collection, leader_term, written_at) of every result document.
 async fn writes(url: &str) -> Vec<(&'static str, i64, DateTime<Utc>)> {
-    let client = mongodb::Client::with_uri_str(url).await.expect("client");
-    let db = client.database(&store::mongo_url::database_name(url));
     let mut out = Vec::new();
     for coll in ["audit_logs", "health_metrics"] {
-        let docs: Vec<Document> = db
-            .collection::<Document>(coll)
-            .find(doc! {})
-            .await
-            .expect("find")
-            .try_collect()
-            .await
-            .expect("docs");
-        for d in docs {
+        for d in documents(url, coll).await {
             if let (Ok(term), Ok(at)) = (d.get_i64("leader_term"), d.get_datetime("written_at")) {
                 let at = DateTime::from_timestamp_millis(at.timestamp_millis()).expect("date");
                 out.push((coll, term, at));

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use sqlx::AssertSqlSafe;
 use store::testing::{MariaDb, candle, mongo_url};
-use support::{Auditor, current_hour, hours_before};
+use support::{Auditor, btcusdt_hours, current_hour, hours_before};
 use testkit::{eventually, free_port, metric};
 
 fn h1() -> store::Timeframe {
@@ -165,13 +165,9 @@ fn msg_id(m: &async_nats::Message) -> Option<String> {
 async fn a_subscriber_receives_exactly_the_transitions_of_a_gap_appearing_and_repaired() {
     let db = MariaDb::create().await;
     let hour = current_hour();
-    let rows: Vec<_> = (1..30)
-        .map(|h| candle("BTCUSDT", h1(), hours_before(hour, h)))
-        .collect();
-    db.insert(h1(), "BTCUSDT", &rows).await;
-    let hole: Vec<_> = [10, 11, 12]
-        .map(|h| candle("BTCUSDT", h1(), hours_before(hour, h)))
-        .to_vec();
+    db.insert(h1(), "BTCUSDT", &btcusdt_hours(hour, 1..30))
+        .await;
+    let hole = btcusdt_hours(hour, [10, 11, 12]);
     let (subject, nats, mut sub) = subscribe_to_a_unique_subject().await;
     let url = mongo_url();
     let port = free_port();

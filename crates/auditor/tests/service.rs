@@ -8,7 +8,7 @@ use std::time::Duration;
 use mongodb::bson::{Document, doc};
 use store::Timeframe;
 use store::testing::{MariaDb, at, candle, drop_mongo_database, mongo_url};
-use support::{Auditor, Proxy, current_hour, hours_before, run_env};
+use support::{Auditor, Proxy, btcusdt_hours, current_hour, run_env};
 use testkit::{eventually, free_port, http_get, metric};
 
 fn h1() -> Timeframe {
@@ -216,10 +216,8 @@ fn assert_failures_summarised_in_the_log(log: &std::path::Path, metrics_port: u1
 async fn run_audits_while_leading_survives_a_mysql_outage_and_recovers() {
     let db = MariaDb::create().await;
     let hour = current_hour();
-    let rows: Vec<_> = (1..30)
-        .map(|h| candle("BTCUSDT", h1(), hours_before(hour, h)))
-        .collect();
-    db.insert(h1(), "BTCUSDT", &rows).await;
+    db.insert(h1(), "BTCUSDT", &btcusdt_hours(hour, 1..30))
+        .await;
     let mut proxy = Proxy::new("127.0.0.1:3306").await;
     let url = mongo_url();
     let metrics_port = free_port();

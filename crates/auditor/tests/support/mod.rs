@@ -104,8 +104,13 @@ pub fn hours_before(hour: i64, h: i64) -> DateTime<Utc> {
 /// 10 and 11 hours before: one gap of two candles. The newest due slot lags the clock by the
 /// 1h timeframe's 2 h allowance, so an hour boundary crossed during a test changes no finding.
 pub fn hours_with_one_gap(hour: i64) -> Vec<Kline> {
-    (1..30)
-        .filter(|h| ![10, 11].contains(h))
+    btcusdt_hours(hour, (1..30).filter(|h| ![10, 11].contains(h)))
+}
+
+/// BTCUSDT's hourly candles opening each of `hours` hours before `hour`.
+pub fn btcusdt_hours(hour: i64, hours: impl IntoIterator<Item = i64>) -> Vec<Kline> {
+    hours
+        .into_iter()
         .map(|h| candle("BTCUSDT", h1(), hours_before(hour, h)))
         .collect()
 }
