@@ -24,7 +24,11 @@ fn secret(rng: &mut impl Rng, token: bool) -> String {
     while s.len() < len {
         let c = char::from(PASSWORD_CHARS[rng.random_range(0..PASSWORD_CHARS.len())]);
         // A token has no `:` (it would read as user:password).
-        if !(token && c == ':') {
+        let splits_token = token && c == ':';
+        // `%` and two hex digits is the URL's own escape: written raw, it means another
+        // character, so a raw secret never holds one (form 2 checks the escaped `%`).
+        let escapes = s.ends_with('%') && c.is_ascii_hexdigit();
+        if !splits_token && !escapes {
             s.push(c);
         }
     }
