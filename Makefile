@@ -79,6 +79,12 @@ bench-scale: services ## dm-auditor cycles at 50/500/2,000 datasets, Mongo direc
 	$(CARGO) bench -p auditor --bench scale
 	$(CARGO) bench -p analytics --bench scale
 
+.PHONY: bench-scale-rs
+bench-scale-rs: services ## bench-scale against secantusd-rs, the faster Rust build of the test server (installs it: ~20 min cold)
+	@deploy/local/ensure-mongo-rs.sh
+	DM_TEST_MONGOD=$(CURDIR)/.tools/secantus-rs/bin/secantusd-rs $(CARGO) bench -p auditor --bench scale
+	DM_TEST_MONGOD=$(CURDIR)/.tools/secantus-rs/bin/secantusd-rs $(CARGO) bench -p analytics --bench scale
+
 bench-failover: ## Lease failover after a crash and hand-over after a release (fake API server)
 	$(CARGO) run --release -p leader --example failover
 

@@ -5,7 +5,8 @@
 //! database (every key exists: what 3 of 4 cycles an hour write at the default 15-minute
 //! interval). Needs the local MariaDB and `.venv-mongo` (`make services`).
 //!
-//! `cargo bench -p analytics --bench scale` (`SCALE_SYMBOLS=100` for fewer symbols).
+//! `cargo bench -p analytics --bench scale` (`SCALE_SYMBOLS=100` for fewer symbols;
+//! `DM_TEST_MONGOD=<path to secantusd-rs>` for the faster server, as `make bench-scale-rs`).
 
 use std::time::{Duration, Instant};
 
@@ -16,9 +17,10 @@ use analytics::reads::analyze_all;
 use analytics::write::{ensure_indexes, write_analyses};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
+use store::testing::commands::{describe, timed_sink};
 use store::testing::fresh::FreshMongo;
-use store::testing::{MariaDb, candle};
-use store::{Fence, Kline, KlineSource, MongoSink, Timeframe};
+use store::testing::{MariaDb, MongoInstance, candle};
+use store::{Fence, Kline, KlineSource, Timeframe};
 use tokio_util::sync::CancellationToken;
 
 /// 90 days of hourly candles.
@@ -69,10 +71,9 @@ async fn write(
     analyses: &[analytics::analysis::Analysis],
     at: DateTime<Utc>,
 ) -> (f64, u64) {
-    let sink = MongoSink::connect(url, "bench-scale", Duration::from_secs(600))
-        .await
-        .expect("connect");
+    let (sink, timer) = timed_sink(url, Duration::from_secs(600)).await;
     ensure_indexes(&sink).await.expect("indexes");
+    timer.take();
     let fence = Fence::new("data-manager-analytics", 1, "bench");
     let t = Instant::now();
     let counts = write_analyses(
@@ -86,6 +87,7 @@ async fn write(
     .await
     .expect("write");
     let took = t.elapsed().as_secs_f64();
+    println!("write {took:.2} s: {}", describe(&timer.take()));
     sink.shutdown().await;
     (took, counts.values().sum())
 }
@@ -96,6 +98,10 @@ async fn main() {
         .map_or(500, |s| s.trim().parse().expect("SCALE_SYMBOLS: a number"));
     let now = Utc::now();
     let hour = DateTime::from_timestamp(now.timestamp() / 3600 * 3600, 0).expect("hour");
+    println!(
+        "Mongo-compatible server: {}",
+        MongoInstance::binary().display()
+    );
     let db = MariaDb::create().await;
     let t = Instant::now();
     for i in 0..n {

@@ -3,11 +3,13 @@
 //! its write phase, with Mongo direct and through a 10 ms round trip (testkit's latency proxy);
 //! today's batched writes (each round one transaction) against the same rounds without
 //! transactions (a standalone server) and the one-request-per-document path at 500; and 10
-//! consecutive cycles at 2,000 into the same database, then 10 each into a new database on one
-//! server. Every scenario gets a freshly started SecantusDB.
-//! Needs the local MariaDB and `.venv-mongo` (`make services`).
+//! consecutive cycles at 2,000, 5 minutes apart, the extractor writing the candles that closed
+//! in between, into the same database, then 10 each into a new database on one server, with
+//! the write phase split by command and collection. Every scenario gets a freshly started
+//! server. Needs the local MariaDB and `.venv-mongo` (`make services`).
 //!
-//! `cargo bench -p auditor --bench scale` (`SCALE_SIZES=50,500` to run fewer sizes).
+//! `cargo bench -p auditor --bench scale` (`SCALE_SIZES=50,500` to run fewer sizes;
+//! `DM_TEST_MONGOD=<path to secantusd-rs>` for the faster server, as `make bench-scale-rs`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -19,9 +21,10 @@ use auditor::write::{
     Written, ensure_indexes, stored_row_keys, write_reports, write_reports_per_document,
 };
 use chrono::{DateTime, Utc};
+use store::testing::commands::{describe, timed_sink};
 use store::testing::fresh::FreshMongo;
-use store::testing::{MariaDb, candle};
-use store::{Fence, KlineSource, MongoSink, Timeframe};
+use store::testing::{MariaDb, MongoInstance, candle};
+use store::{Fence, KlineSource, Timeframe};
 use tokio_util::sync::CancellationToken;
 
 const TIMEFRAMES: [&str; 5] = ["5m", "15m", "30m", "1h", "1d"];
@@ -86,11 +89,31 @@ async fn seed(db: &MariaDb, symbols: usize, now: DateTime<Utc>) -> usize {
     total
 }
 
+/// The candles that closed after `from` and by `to` (open time in [from − I, to − I)) for the
+/// first `symbols` symbols, as the extractor writes them between two cycles: consecutive
+/// cycles then audit the same shape of data instead of a growing tail of missing candles.
+async fn extract(db: &MariaDb, symbols: usize, from: DateTime<Utc>, to: DateTime<Utc>) {
+    for tf in timeframes() {
+        let i = tf.seconds();
+        // The first open time not seeded yet: `seed` wrote the aligned ones before from − I.
+        let next = (from.timestamp() - 1).div_euclid(i) * i;
+        for s in 0..symbols {
+            let rows: Vec<_> = (next..to.timestamp() - i)
+                .step_by(usize::try_from(i).expect("positive"))
+                .map(|t| candle(&symbol(s), tf, DateTime::from_timestamp(t, 0).expect("t")))
+                .collect();
+            db.insert(tf, &symbol(s), &rows).await;
+        }
+    }
+}
+
 /// One cycle's phases.
 struct Phases {
     read: Duration,
     write: Duration,
     written: Written,
+    /// The write phase's commands: label → (commands, time the driver waited for them).
+    commands: BTreeMap<String, (usize, Duration)>,
 }
 
 async fn cycle(
@@ -101,9 +124,7 @@ async fn cycle(
     per_document: bool,
 ) -> Phases {
     let never = CancellationToken::new();
-    let sink = MongoSink::connect(url, "bench-scale", Duration::from_secs(300))
-        .await
-        .expect("connect");
+    let (sink, timer) = timed_sink(url, Duration::from_secs(300)).await;
     ensure_indexes(&sink, 30).await.expect("indexes");
     let t = Instant::now();
     let reports: Vec<DatasetReport> =
@@ -111,6 +132,7 @@ async fn cycle(
             .await
             .expect("audit");
     let read = t.elapsed();
+    timer.take();
     let t = Instant::now();
     let _stored = stored_row_keys(&sink, auditor::reads::earliest_start(settings, now))
         .await
@@ -124,11 +146,13 @@ async fn cycle(
     }
     .expect("write");
     let write = t.elapsed();
+    let commands = timer.take();
     sink.shutdown().await;
     Phases {
         read,
         write,
         written,
+        commands,
     }
 }
 
@@ -250,46 +274,107 @@ fn print_latency_ratios(whole: &BTreeMap<Scenario, Duration>) {
     }
 }
 
-/// Ten batched cycles at `n` datasets, 5 minutes apart, on a fresh server: into one database
+/// The extractor's database behind a benchmark: the seeded symbols, and the time up to which
+/// their closed candles are written.
+struct Extractor {
+    db: MariaDb,
+    symbols: usize,
+    until: DateTime<Utc>,
+}
+
+impl Extractor {
+    /// Writes the candles that closed by `to`.
+    async fn advance(&mut self, to: DateTime<Utc>) {
+        extract(&self.db, self.symbols, self.until, to).await;
+        self.until = to;
+    }
+}
+
+/// Ten batched cycles at `n` datasets, 5 minutes apart from the extractor's time, on a fresh
+/// server, the extractor writing the candles that closed in between: into one database
 /// (whether the write phase grows as the collections fill), or each into a new database
 /// (whether it grows with what the server has served, whatever the collections hold).
-async fn consecutive_cycles(source: &KlineSource, n: usize, now: DateTime<Utc>, same_db: bool) {
+async fn consecutive_cycles(
+    extractor: &mut Extractor,
+    source: &KlineSource,
+    n: usize,
+    same_db: bool,
+) {
     let st = settings(n / 5);
     let mongo = FreshMongo::start(None).await;
-    let mut writes = Vec::new();
+    let (mut writes, mut reads) = (Vec::new(), Vec::new());
     let into = if same_db {
         "one database"
     } else {
         "a new database each"
     };
     println!("\n10 consecutive cycles at {n} datasets into {into} (direct), 5 min apart:");
+    // A freshly started server's first write phase can be slower (1.4× the next ones on
+    // secantusd-rs): one cycle into a database of its own first, so the ten measure growth.
+    let warm_up = cycle(
+        source,
+        &st,
+        &mongo.another_database(),
+        extractor.until,
+        false,
+    )
+    .await;
+    println!(
+        "warm-up cycle, another database: write {:.2} s",
+        s(warm_up.write)
+    );
     for k in 0..10 {
-        let at = now + chrono::Duration::minutes(5 * k);
+        let at = extractor.until + chrono::Duration::minutes(5);
+        extractor.advance(at).await;
         let url = if same_db {
             mongo.url.clone()
         } else {
             mongo.another_database()
         };
         let p = cycle(source, &st, &url, at, false).await;
+        let w = p.written;
         println!(
-            "cycle {}: read + checks {:.2} s, write {:.2} s, write/read {:.2}×",
+            "cycle {}: read + checks {:.2} s, write {:.2} s, write/read {:.2}×; {} findings, {} health, {} resolved ({})",
             k + 1,
             s(p.read),
             s(p.write),
-            s(p.write) / s(p.read)
+            s(p.write) / s(p.read),
+            w.findings,
+            w.health,
+            w.resolved,
+            describe(&p.commands)
         );
         writes.push(s(p.write));
+        reads.push(s(p.read));
     }
-    let mean = writes.iter().sum::<f64>() / writes.len() as f64;
-    let (lo, hi) = writes
+    print_spread("write phase", &writes);
+    // Identical work every cycle: its spread is the machine's noise.
+    print_spread("read + checks", &reads);
+}
+
+/// A phase's mean over the cycles, its spread around the mean, and its trend: the
+/// least-squares slope per cycle, as a share of the mean (flat is about 0 %).
+fn print_spread(phase: &str, times: &[f64]) {
+    let n = times.len() as f64;
+    let mean = times.iter().sum::<f64>() / n;
+    let (lo, hi) = times
         .iter()
         .fold((f64::MAX, 0.0_f64), |(lo, hi), w| (lo.min(*w), hi.max(*w)));
+    let mid = (n - 1.0) / 2.0;
+    let (mut num, mut den) = (0.0, 0.0);
+    for (k, t) in times.iter().enumerate() {
+        let dk = k as f64 - mid;
+        num += dk * (t - mean);
+        den += dk * dk;
+    }
     println!(
-        "write phase over 10 cycles: mean {mean:.2} s, min {:.0} % / max {:.0} % of the mean (first {:.2} s, last {:.2} s)",
+        "{phase} over {} cycles: mean {mean:.2} s, min {:.0} % / max {:.0} % of the mean, trend {:+.1} % of the mean per cycle (first {:.2} s, last {:.2} s)",
+        times.len(),
         100.0 * lo / mean,
         100.0 * hi / mean,
-        writes[0],
-        writes[writes.len() - 1]
+        100.0 * num / den / mean,
+        times[0],
+        times[times.len() - 1]
     );
 }
 
@@ -302,11 +387,20 @@ async fn main() {
     // would otherwise have the server deleting every cycle's documents while we write.
     let now: DateTime<Utc> =
         DateTime::from_timestamp(Utc::now().timestamp() / 300 * 300, 0).expect("now");
-    let (_db, source) = seeded_source(max, now).await;
+    println!(
+        "Mongo-compatible server: {}",
+        MongoInstance::binary().display()
+    );
+    let (db, source) = seeded_source(max, now).await;
     let whole = compare_paths(&source, &sizes, now).await;
     print_latency_ratios(&whole);
     let largest = sizes.iter().copied().max().unwrap_or(50);
-    consecutive_cycles(&source, largest, now, true).await;
-    consecutive_cycles(&source, largest, now, false).await;
+    let mut extractor = Extractor {
+        db,
+        symbols: max,
+        until: now,
+    };
+    consecutive_cycles(&mut extractor, &source, largest, true).await;
+    consecutive_cycles(&mut extractor, &source, largest, false).await;
     source.close().await;
 }

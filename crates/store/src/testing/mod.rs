@@ -241,15 +241,21 @@ pub async fn drop_mongo_database(url: &str) {
     }
 }
 
-/// A SecantusDB server of its own (in memory, on a free port), for benchmarks that need a
-/// freshly started one: the test server slows a little with the operations it has served.
-/// Killed (this PID only) on drop.
+/// A SecantusDB server of its own (on a free port, its data in memory or in a temporary
+/// directory), for benchmarks that start every scenario from the same state, and for tests that
+/// stop their server. Killed (this PID only) on drop.
+///
+/// `DM_TEST_MONGOD` names another build of the same server to run instead of the pinned
+/// `secantusd-py`: `secantusd-rs`, the Rust one, is several times faster, so a benchmark
+/// measures less of the test server's own time (it takes a data directory, not `:memory:`).
 pub struct MongoInstance {
     /// `mongodb://127.0.0.1:<port>`.
     pub base_url: String,
     /// The port it listens on.
     pub port: u16,
     child: std::process::Child,
+    /// The data directory to remove on drop, when the server is not in memory.
+    data_dir: Option<PathBuf>,
 }
 
 impl MongoInstance {
@@ -264,8 +270,16 @@ impl MongoInstance {
         Self::start_with(&["--standalone"])
     }
 
+    /// The server binary: `DM_TEST_MONGOD`, else `.venv-mongo/bin/secantusd-py`.
+    pub fn binary() -> PathBuf {
+        std::env::var_os("DM_TEST_MONGOD").map_or_else(
+            || repo_root().join(".venv-mongo/bin/secantusd-py"),
+            PathBuf::from,
+        )
+    }
+
     fn start_with(extra: &[&str]) -> MongoInstance {
-        let bin = repo_root().join(".venv-mongo/bin/secantusd-py");
+        let bin = Self::binary();
         assert!(
             bin.exists(),
             "{} is missing: run deploy/local/ensure-mongo.sh",
@@ -275,24 +289,35 @@ impl MongoInstance {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let child = Command::new(bin)
+        // Only the Python server keeps its data in memory; the others get a directory.
+        let data_dir = (!bin.ends_with("secantusd-py"))
+            .then(|| std::env::temp_dir().join(format!("dm-mongod-{}", unique_name())));
+        let storage = data_dir
+            .as_ref()
+            .map_or_else(|| ":memory:".to_owned(), |d| d.display().to_string());
+        let child = Command::new(&bin)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--storage-path", ":memory:", "--log-level", "WARNING"])
+            .args(["--storage-path", &storage, "--log-level", "WARNING"])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("spawn secantusd-py");
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "secantusd-py did not listen");
+            assert!(
+                Instant::now() < deadline,
+                "{} did not listen",
+                bin.display()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         MongoInstance {
             base_url: format!("mongodb://127.0.0.1:{port}"),
             port,
             child,
+            data_dir,
         }
     }
 }
@@ -301,5 +326,8 @@ impl Drop for MongoInstance {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = &self.data_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
