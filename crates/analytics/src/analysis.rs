@@ -109,8 +109,12 @@ impl Analysis {
                 }
             }
         }
-        if let Some(Err(reason)) = &self.correlation {
-            *out.entry((Kind::Correlation, *reason)).or_default() += 1;
+        match &self.correlation {
+            Some(Err(reason)) => *out.entry((Kind::Correlation, *reason)).or_default() += 1,
+            Some(Ok(c)) if !c.matrix_fits() => {
+                *out.entry((Kind::Correlation, Skip::TooLarge)).or_default() += 1;
+            }
+            _ => {}
         }
         out
     }

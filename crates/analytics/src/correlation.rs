@@ -23,6 +23,10 @@ pub const BENCHMARK: &str = "BTCUSDT";
 pub const ROLLING_WINDOW: usize = 30;
 /// Rows of the rolling std compared by the volatility correlation.
 pub const VOLATILITY_WINDOW: usize = 20;
+/// The largest matrix written, in encoded bytes: under MongoDB's 16 MiB document limit with
+/// room for the document's other fields and the update statement around it (about 900
+/// symbols with 9-character names).
+pub const MAX_MATRIX_BYTES: usize = 15 * 1024 * 1024;
 
 /// One symbol's values.
 #[derive(Debug, Clone, PartialEq)]
@@ -233,6 +237,26 @@ impl Correlation {
             .collect()
     }
 
+    /// The encoded (BSON) size of [`Correlation::matrix_json`], computed without encoding it.
+    pub fn matrix_bson_len(&self) -> usize {
+        // A document is a 4-byte length, its elements and a closing 0; an element is a type
+        // byte, the key and its 0, then the value (a double is 8 bytes, a null none).
+        let element = |key: &str, value: usize| 1 + key.len() + 1 + value;
+        let document = |elements: usize| 4 + elements + 1;
+        let rows = self.symbols.iter().zip(&self.matrix).map(|(s, row)| {
+            let cells = self.symbols.iter().zip(row);
+            let inner = cells.map(|(s2, r)| element(s2, if r.is_finite() { 8 } else { 0 }));
+            element(s, document(inner.sum()))
+        });
+        document(rows.sum())
+    }
+
+    /// Whether the matrix document stays under [`MAX_MATRIX_BYTES`], so that it can be
+    /// written at all.
+    pub fn matrix_fits(&self) -> bool {
+        self.matrix_bson_len() <= MAX_MATRIX_BYTES
+    }
+
     /// The matrix `{S: {S2: ρ}}` (doubles, diagonal included).
     pub fn matrix_json(&self) -> Value {
         Value::Object(
@@ -269,6 +293,45 @@ mod tests {
 
     fn sym(name: &str, closes: &[f64]) -> (String, Vec<Candle>) {
         (name.to_owned(), hourly(closes))
+    }
+
+    #[test]
+    fn the_matrix_size_is_its_encoded_size_nulls_included() {
+        let a: Vec<f64> = (0..40).map(|i| f64::from(i) * 1.5 + 2.0).collect();
+        let flat = vec![7.0; 40];
+        let c = compute(
+            &[
+                sym("BTCUSDT", &a),
+                sym("ETHUSDT", &a),
+                sym("FLATUSDT", &flat),
+            ],
+            &Options::default(),
+        )
+        .expect("three symbols");
+        let encoded = match crate::documents::to_bson(&c.matrix_json()) {
+            mongodb::bson::Bson::Document(d) => {
+                let mut bytes = Vec::new();
+                d.to_writer(&mut bytes).expect("encode");
+                bytes.len()
+            }
+            other => panic!("not a document: {other:?}"),
+        };
+        assert!(c.matrix.iter().flatten().any(|r| !r.is_finite()), "a null");
+        assert_eq!(c.matrix_bson_len(), encoded);
+    }
+
+    #[test]
+    fn five_hundred_symbols_fit_in_a_document_and_a_thousand_do_not() {
+        assert!(
+            crate::testdata::square(500).matrix_fits(),
+            "{}",
+            crate::testdata::square(500).matrix_bson_len()
+        );
+        assert!(
+            !crate::testdata::square(1_000).matrix_fits(),
+            "{}",
+            crate::testdata::square(1_000).matrix_bson_len()
+        );
     }
 
     #[test]

@@ -96,11 +96,14 @@ pub enum Skip {
     /// A row in the symbol's window did not decode (a NULL or zero date, a value out of range):
     /// a series with a hole would give wrong statistics.
     UndecodableRow,
+    /// Correlation matrix: the document would pass MongoDB's 16 MiB document limit (it grows
+    /// with the square of the symbols); the per-symbol correlation documents are still written.
+    TooLarge,
 }
 
 impl Skip {
     /// Every reason.
-    pub const ALL: [Skip; 7] = [
+    pub const ALL: [Skip; 8] = [
         Skip::TooFewCandles,
         Skip::TooFewSymbols,
         Skip::TooFewJoinedRows,
@@ -108,6 +111,7 @@ impl Skip {
         Skip::ReadError,
         Skip::SchemaMismatch,
         Skip::UndecodableRow,
+        Skip::TooLarge,
     ];
 
     /// The metric label value.
@@ -120,6 +124,7 @@ impl Skip {
             Skip::ReadError => "read_error",
             Skip::SchemaMismatch => "schema_mismatch",
             Skip::UndecodableRow => "undecodable_row",
+            Skip::TooLarge => "too_large",
         }
     }
 }

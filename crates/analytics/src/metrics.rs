@@ -5,7 +5,7 @@
 //! | `data_manager_analytics_cycle_seconds` | histogram | – | duration of a cycle (read, compute, write) |
 //! | `data_manager_analytics_cycles_total` | counter | `outcome` = ok / source_error / sink_error / fenced / stopped | cycles by outcome |
 //! | `data_manager_analytics_documents_written_total` | counter | `metric` | documents upserted |
-//! | `data_manager_analytics_skipped_total` | counter | `metric`, `reason` | metrics skipped: too_few_candles / too_few_symbols / too_few_joined_rows / missing_inputs, or the symbol × timeframe could not be read: read_error / schema_mismatch / undecodable_row |
+//! | `data_manager_analytics_skipped_total` | counter | `metric`, `reason` | metrics skipped: too_few_candles / too_few_symbols / too_few_joined_rows / missing_inputs, or the symbol × timeframe could not be read: read_error / schema_mismatch / undecodable_row, or the correlation matrix document would pass the 16 MiB document limit: too_large |
 //! | `data_manager_analytics_fenced_total` | counter | – | terms ended by a fenced write (each makes the replica step down) |
 //! | `data_manager_analytics_leader_status` | gauge | – | 1 while this process leads and computes |
 //! | `data_manager_analytics_last_success_timestamp_seconds` | gauge | – | Unix time of the last written cycle |

@@ -65,3 +65,24 @@ pub fn with_volumes(v: &[f64]) -> Vec<Candle> {
     }
     c
 }
+
+/// A correlation over `n` symbols of 9-character names, every ρ 0.5, one per-symbol row (the
+/// first symbol's).
+pub fn square(n: usize) -> crate::correlation::Correlation {
+    let symbols: Vec<String> = (0..n).map(|i| format!("S{i:04}USDT")).collect();
+    let first = crate::correlation::SymbolCorrelation {
+        symbol: symbols[0].clone(),
+        correlations: symbols.iter().map(|s| (s.clone(), 0.5)).collect(),
+        rolling_correlation: 0.0,
+        cross_correlation_lag: None,
+        volatility_correlation: f64::NAN,
+    };
+    crate::correlation::Correlation {
+        benchmark: symbols[0].clone(),
+        matrix: vec![vec![0.5; n]; n],
+        symbols,
+        per_symbol: vec![first],
+        timestamp: at(0),
+        input: crate::options::Options::default().correlation_input,
+    }
+}

@@ -88,7 +88,10 @@ pub fn statements(
             let key = metric_id(&symbol, tf, d.timestamp);
             push(d.kind.collection(), d.kind.as_str(), key, set);
         }
-        if let Some(Ok(c)) = &a.correlation {
+        // A matrix past the document limit is left out (counted as skipped): the rest lands.
+        if let Some(Ok(c)) = &a.correlation
+            && c.matrix_fits()
+        {
             let set = matrix_document(c, tf, computed_at);
             push(
                 MATRIX_COLLECTION,
@@ -169,7 +172,9 @@ pub async fn write_analyses_per_document(
                 .await?;
             *counts.entry(d.kind.as_str()).or_default() += 1;
         }
-        if let Some(Ok(c)) = &a.correlation {
+        if let Some(Ok(c)) = &a.correlation
+            && c.matrix_fits()
+        {
             let set = matrix_document(c, tf, computed_at);
             sink.upsert_fenced(
                 MATRIX_COLLECTION,
@@ -183,4 +188,40 @@ pub async fn write_analyses_per_document(
         }
     }
     Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metric::Skip;
+    use crate::testdata::{at, h1, square};
+
+    fn analysis(symbols: usize) -> Analysis {
+        Analysis {
+            timeframe: h1(),
+            symbols: Vec::new(),
+            correlation: Some(Ok(square(symbols))),
+        }
+    }
+
+    fn collections(a: &Analysis) -> Vec<(&'static str, usize)> {
+        statements(std::slice::from_ref(a), &Options::default(), at(1))
+            .into_iter()
+            .map(|(c, _, w)| (c, w.len()))
+            .collect()
+    }
+
+    #[test]
+    fn a_matrix_past_the_document_limit_is_left_out_and_counted_and_the_rest_is_written() {
+        let big = analysis(1_000);
+        assert_eq!(collections(&big), [("analytics_correlation", 1)]);
+        let skipped = big.skipped();
+        assert_eq!(skipped.get(&(Kind::Correlation, Skip::TooLarge)), Some(&1));
+        let small = analysis(50);
+        assert_eq!(
+            collections(&small),
+            [("analytics_correlation", 1), (MATRIX_COLLECTION, 1)]
+        );
+        assert!(small.skipped().is_empty());
+    }
 }
