@@ -75,7 +75,7 @@ bench-api: services ## dm-api: GET /v1/datasets (1,000 datasets) vs a static res
 	tests/api/bench.sh
 
 .PHONY: bench-scale
-bench-scale: services ## dm-auditor cycles at 50/500/2,000 datasets, Mongo direct vs 10 ms RTT, 10 cycles at 2,000; dm-analytics at 500 symbols (not in CI)
+bench-scale: services ## dm-auditor cycles at 50/500/2,000 datasets, Mongo direct vs 10 ms RTT, 10 cycles at 2,000; dm-analytics at 50/500/2,000 symbols (not in CI)
 	$(CARGO) bench -p auditor --bench scale
 	$(CARGO) bench -p analytics --bench scale
 

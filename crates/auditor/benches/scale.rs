@@ -23,7 +23,7 @@ use auditor::write::{
 use chrono::{DateTime, Utc};
 use store::testing::commands::{describe, timed_sink};
 use store::testing::fresh::FreshMongo;
-use store::testing::{MariaDb, MongoInstance, candle};
+use store::testing::{MariaDb, MongoInstance, candle, sizes_from_env};
 use store::{Fence, KlineSource, Timeframe};
 use tokio_util::sync::CancellationToken;
 
@@ -158,15 +158,6 @@ async fn cycle(
 
 fn s(d: Duration) -> f64 {
     d.as_secs_f64()
-}
-
-/// `SCALE_SIZES` (datasets per scenario), by default 50, 500 and 2,000.
-fn sizes() -> Vec<usize> {
-    std::env::var("SCALE_SIZES")
-        .unwrap_or_else(|_| "50,500,2000".into())
-        .split(',')
-        .map(|n| n.trim().parse().expect("SCALE_SIZES: numbers"))
-        .collect()
 }
 
 /// A source on a new database seeded for `symbols` symbols, its buffer pool warmed by one
@@ -380,7 +371,7 @@ fn print_spread(phase: &str, times: &[f64]) {
 
 #[tokio::main]
 async fn main() {
-    let sizes = sizes();
+    let sizes = sizes_from_env("SCALE_SIZES", "50,500,2000");
     let max = sizes.iter().copied().max().unwrap_or(50).div_ceil(5);
     assert!(max <= MAX_SYMBOLS, "at most {} datasets", MAX_SYMBOLS * 5);
     // The current time (on a 5-minute grid), not a fixed date: the health history's TTL index

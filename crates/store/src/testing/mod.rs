@@ -224,6 +224,23 @@ fn start_mongo() -> MongoServer {
     }
 }
 
+/// A benchmark's sizes: the comma-separated numbers in the environment variable `var`, else
+/// those of `default`.
+///
+/// # Panics
+/// When a value is not a number.
+pub fn sizes_from_env(var: &str, default: &str) -> Vec<usize> {
+    std::env::var(var)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .map(|n| {
+            n.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{var}: numbers, comma-separated"))
+        })
+        .collect()
+}
+
 /// A per-test Mongo database URL (`mongodb://127.0.0.1:<port>/t_<uuid>`) on this binary's
 /// server. Drop the database with [`drop_mongo_database`] at the end of the test.
 pub fn mongo_url() -> String {
