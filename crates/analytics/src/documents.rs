@@ -76,9 +76,24 @@ pub fn matrix_document(c: &Correlation, tf: Timeframe, computed_at: DateTime<Utc
     doc! {
         "timestamp": date(c.timestamp),
         "timeframe": tf.label(),
-        "matrix": to_bson(&c.matrix_json()),
+        "matrix": matrix_bson(c),
         "metadata": { "computed_at": date(computed_at) },
     }
+}
+
+/// The matrix `{S: {S2: ρ}}` as BSON, built directly: the same value as
+/// `to_bson(&c.matrix_json())` without the JSON detour (symbols² entries, about 5 MB at 500
+/// symbols).
+fn matrix_bson(c: &Correlation) -> Bson {
+    let rows = c.symbols.iter().zip(&c.matrix).map(|(s, row)| {
+        let cells = c
+            .symbols
+            .iter()
+            .zip(row)
+            .map(|(s2, r)| (s2.clone(), double(*r)));
+        (s.clone(), Bson::Document(cells.collect()))
+    });
+    Bson::Document(rows.collect())
 }
 
 /// Every collection with its index `{symbol: 1, timeframe: 1, timestamp: -1}`.
@@ -100,6 +115,28 @@ pub fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
 mod tests {
     use super::*;
     use crate::options::Options;
+
+    #[test]
+    fn the_matrix_is_the_same_bson_as_through_json_nulls_and_order_included() {
+        let a: Vec<f64> = (0..40).map(|i| f64::from(i) * 1.5 + 2.0).collect();
+        let b: Vec<f64> = (0..40).map(|i| f64::from(i % 7)).collect();
+        let series = [
+            ("ZECUSDT".to_owned(), crate::testdata::hourly(&a)),
+            ("BTCUSDT".to_owned(), crate::testdata::hourly(&b)),
+            ("FLATUSDT".to_owned(), crate::testdata::hourly(&[7.0; 40])),
+        ];
+        let c = crate::correlation::compute(&series, &Options::default()).expect("3 symbols");
+        assert_eq!(matrix_bson(&c), to_bson(&c.matrix_json()));
+        let Bson::Document(m) = matrix_bson(&c) else {
+            panic!("a document")
+        };
+        let keys: Vec<&String> = m.keys().collect();
+        assert_eq!(keys, ["ZECUSDT", "BTCUSDT", "FLATUSDT"]);
+        assert_eq!(
+            m.get_document("FLATUSDT").expect("row").get("BTCUSDT"),
+            Some(&Bson::Null)
+        );
+    }
 
     #[test]
     fn seasonality_document_has_string_keys_doubles_and_dates() {
